@@ -1,0 +1,53 @@
+# AssetsUp Webhooks. `make dev` runs the whole service locally; `make test` runs every test.
+SHELL := /bin/bash
+GO ?= go
+TEMPORAL_CLI_VERSION := v1.5.1
+# The Temporal CLI takes minutes to build from source: keep one build per version
+# outside the work tree so fresh clones (and CI on the same machine) reuse it.
+TEMPORAL_CACHE ?= $(HOME)/.cache/assetsup-webhooks
+TEMPORAL_CACHED := $(TEMPORAL_CACHE)/temporal-$(TEMPORAL_CLI_VERSION)
+TEST_TIMEOUT ?= 30m
+FUZZ_TIME ?= 15s
+
+.PHONY: all build temporal dev test test-unit fuzz lint bench clean
+
+all: build
+
+build:
+	$(GO) build -o bin/webhooks ./cmd/webhooks
+
+## temporal: the real Temporal CLI (dev server + Web UI), built from source in tools/.
+temporal: bin/temporal
+
+bin/temporal: tools/go.mod tools/go.sum
+	@mkdir -p bin $(TEMPORAL_CACHE)
+	@if [ ! -x "$(TEMPORAL_CACHED)" ]; then \
+		echo "building the Temporal CLI $(TEMPORAL_CLI_VERSION) from source (a few minutes, once)"; \
+		cd tools && $(GO) build -o "$(TEMPORAL_CACHED).tmp" github.com/temporalio/cli/cmd/temporal && \
+		mv "$(TEMPORAL_CACHED).tmp" "$(TEMPORAL_CACHED)"; \
+	fi
+	cp "$(TEMPORAL_CACHED)" bin/temporal
+	@touch bin/temporal
+
+dev: build temporal
+	scripts/dev.sh
+
+test: build temporal
+	scripts/ensure-postgres.sh
+	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+
+## fuzz: each fuzz target for FUZZ_TIME, seeded by the committed corpora.
+fuzz:
+	scripts/fuzz.sh $(FUZZ_TIME)
+
+lint:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
+	$(GO) vet ./...
+	$(GO) run go.temporal.io/sdk/contrib/tools/workflowcheck@v0.6.0 ./workflows/...
+
+bench: build temporal
+	scripts/ensure-postgres.sh
+	$(GO) run ./cmd/bench
+
+clean:
+	rm -rf bin

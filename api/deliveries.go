@@ -1,0 +1,280 @@
+package api
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
+	"github.com/uptrace/bun"
+	"go.temporal.io/sdk/client"
+
+	"github.com/assetsup/webhooks/events"
+	"github.com/assetsup/webhooks/models"
+	"github.com/assetsup/webhooks/workflows"
+)
+
+// DeliveryHandler serves test deliveries, the delivery log and redelivery.
+type DeliveryHandler struct {
+	db       *bun.DB
+	temporal client.Client
+	cfg      Config
+	hooks    *WebhookHandler
+}
+
+// NewDeliveryHandler builds the delivery handler.
+func NewDeliveryHandler(d Deps) *DeliveryHandler {
+	return &DeliveryHandler{db: d.DB, temporal: d.Temporal, cfg: d.Config, hooks: NewWebhookHandler(d)}
+}
+
+// TestResult answers POST /webhooks/:id/test.
+type TestResult struct {
+	DeliveryID string  `json:"deliveryId"`
+	Delivered  *bool   `json:"delivered,omitempty"`
+	StatusCode *int    `json:"statusCode,omitempty"`
+	DurationMS *int64  `json:"durationMs,omitempty"`
+	Error      *string `json:"error,omitempty"`
+	WorkflowID string  `json:"workflowId"`
+}
+
+// Delivery is the API's view of one delivery.
+type Delivery struct {
+	ID              string     `json:"id"`
+	WebhookID       string     `json:"webhookId"`
+	EventID         string     `json:"eventId"`
+	Event           string     `json:"event"`
+	Kind            string     `json:"kind"`
+	RedeliveryOf    *string    `json:"redeliveryOf"`
+	Status          string     `json:"status"`
+	Attempts        int        `json:"attempts"`
+	LastStatusCode  *int       `json:"lastStatusCode"`
+	LastError       *string    `json:"lastError"`
+	ResponseExcerpt *string    `json:"responseExcerpt"`
+	DurationMS      *int       `json:"durationMs"`
+	WorkflowID      string     `json:"workflowId"`
+	RunID           string     `json:"runId"`
+	CreatedAt       time.Time  `json:"createdAt"`
+	CompletedAt     *time.Time `json:"completedAt"`
+}
+
+// DeliveryPage is one page of the delivery log.
+type DeliveryPage struct {
+	Deliveries []Delivery `json:"deliveries"`
+	NextCursor *string    `json:"nextCursor"`
+}
+
+func toDelivery(d *models.Delivery) Delivery {
+	return Delivery{
+		ID: d.ID, WebhookID: d.WebhookID, EventID: d.EventID, Event: d.Event, Kind: d.Kind,
+		RedeliveryOf: d.RedeliveryOf, Status: d.Status, Attempts: d.Attempts, LastStatusCode: d.LastStatusCode,
+		LastError: d.LastError, ResponseExcerpt: d.ResponseExcerpt, DurationMS: d.DurationMS,
+		WorkflowID: d.WorkflowID, RunID: d.RunID, CreatedAt: d.CreatedAt, CompletedAt: d.CompletedAt,
+	}
+}
+
+// test sends a webhook.test event once, through the same workflow as real events but
+// without touching the failure streak, and waits up to WEBHOOK_TEST_TIMEOUT for it.
+func (h *DeliveryHandler) test(c *gin.Context) {
+	w, err := h.hooks.load(c)
+	if err != nil {
+		_ = c.Error(err)
+		return
+	}
+	deliveryID := uuid.NewString()
+	in := workflows.DeliverWebhookInput{
+		DeliveryID:  deliveryID,
+		WebhookID:   w.ID,
+		UserID:      w.UserID,
+		Kind:        workflows.KindTest,
+		Payload:     events.Payload{Event: events.Test, Timestamp: time.Now().UTC().Format(time.RFC3339)},
+		MaxAttempts: 1,
+	}
+	run, err := h.start(c.Request.Context(), workflows.TestWorkflowID(w.ID, deliveryID), w, events.Test, in)
+	if err != nil {
+		_ = c.Error(err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(c.Request.Context(), h.cfg.TestTimeout)
+	defer cancel()
+	var value workflows.DeliverWebhookResult
+	res, err := workflows.DeliveryResultOf(run.Get(ctx, &value), value)
+	if err != nil {
+		// Still running (or the wait failed): the delivery goes on; report where to find it.
+		c.JSON(http.StatusAccepted, TestResult{DeliveryID: deliveryID, WorkflowID: run.GetID()})
+		return
+	}
+	delivered := res.Outcome == workflows.OutcomeSucceeded
+	out := TestResult{DeliveryID: deliveryID, WorkflowID: run.GetID(), Delivered: &delivered, DurationMS: &res.DurationMS}
+	if res.StatusCode != 0 {
+		out.StatusCode = &res.StatusCode
+	}
+	if res.Error != "" {
+		out.Error = &res.Error
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+// start begins a DeliverWebhook run; Temporal being unreachable is a 503, not a 500.
+func (h *DeliveryHandler) start(ctx context.Context, workflowID string, w *models.Webhook, event events.NotificationEvent, in workflows.DeliverWebhookInput) (client.WorkflowRun, error) {
+	if h.temporal == nil {
+		return nil, temporalUnavailable()
+	}
+	ctx, cancel := context.WithTimeout(ctx, h.cfg.TemporalTimeout)
+	defer cancel()
+	run, err := h.temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID:                    workflowID,
+		TaskQueue:             h.cfg.TaskQueue,
+		TypedSearchAttributes: workflows.DeliverySearchAttributes(w.ID, event, w.UserID),
+		Memo:                  workflows.DeliveryMemo(w.Name, hostOf(w.URL)),
+	}, workflows.DeliverWebhookName, in)
+	if err != nil {
+		return nil, errors.Join(temporalUnavailable(), err)
+	}
+	return run, nil
+}
+
+func temporalUnavailable() *Error {
+	return &Error{Status: http.StatusServiceUnavailable, Code: "temporal_unavailable",
+		Message: "delivery service is unavailable; try again shortly"}
+}
+
+func (h *DeliveryHandler) list(c *gin.Context) {
+	w, err := h.hooks.load(c)
+	if err != nil {
+		_ = c.Error(err)
+		return
+	}
+	status := c.Query("status")
+	if status != "" && status != models.StatusPending && status != models.StatusSucceeded && status != models.StatusFailed {
+		_ = c.Error(badRequest("invalid_status", "status must be pending, succeeded or failed"))
+		return
+	}
+	limit := 20
+	if v := c.Query("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 100 {
+			_ = c.Error(badRequest("invalid_limit", "limit must be a whole number from 1 to 100"))
+			return
+		}
+		limit = n
+	}
+	var after *models.DeliveryCursor
+	if v := c.Query("cursor"); v != "" {
+		cur, err := decodeCursor(v)
+		if err != nil {
+			_ = c.Error(badRequest("invalid_cursor", "cursor is not one this API returned"))
+			return
+		}
+		after = cur
+	}
+	ds, err := models.ListDeliveries(c.Request.Context(), h.db, w.ID, status, limit, after)
+	if err != nil {
+		_ = c.Error(err)
+		return
+	}
+	page := DeliveryPage{Deliveries: make([]Delivery, len(ds))}
+	for i := range ds {
+		page.Deliveries[i] = toDelivery(&ds[i])
+	}
+	if len(ds) == limit {
+		next := encodeCursor(models.DeliveryCursor{CreatedAt: ds[len(ds)-1].CreatedAt, ID: ds[len(ds)-1].ID})
+		page.NextCursor = &next
+	}
+	c.JSON(http.StatusOK, page)
+}
+
+func (h *DeliveryHandler) loadDelivery(c *gin.Context) (*models.Webhook, *models.Delivery, error) {
+	w, err := h.hooks.load(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	id, err := uuid.Parse(c.Param("deliveryId"))
+	if err != nil {
+		return nil, nil, &Error{Status: http.StatusNotFound, Code: "not_found", Message: "delivery not found"}
+	}
+	d, err := models.GetDelivery(c.Request.Context(), h.db, w.ID, id.String())
+	if errors.Is(err, models.ErrNotFound) {
+		return nil, nil, &Error{Status: http.StatusNotFound, Code: "not_found", Message: "delivery not found"}
+	}
+	return w, d, err
+}
+
+func (h *DeliveryHandler) get(c *gin.Context) {
+	_, d, err := h.loadDelivery(c)
+	if err != nil {
+		_ = c.Error(err)
+		return
+	}
+	c.JSON(http.StatusOK, toDelivery(d))
+}
+
+// redeliver sends the original body again as a new delivery linked to the original,
+// whatever the original's outcome.
+func (h *DeliveryHandler) redeliver(c *gin.Context) {
+	w, d, err := h.loadDelivery(c)
+	if err != nil {
+		_ = c.Error(err)
+		return
+	}
+	var payload events.Payload
+	if len(d.RequestBody) == 0 || json.Unmarshal(d.RequestBody, &payload) != nil {
+		_ = c.Error(&Error{Status: http.StatusConflict, Code: "body_unavailable", Message: "the original body was not recorded, so it cannot be sent again"})
+		return
+	}
+	deliveryID := uuid.NewString()
+	in := workflows.DeliverWebhookInput{
+		DeliveryID:   deliveryID,
+		WebhookID:    w.ID,
+		UserID:       w.UserID,
+		Kind:         workflows.KindRedelivery,
+		RedeliveryOf: d.ID,
+		Payload:      payload,
+	}
+	run, err := h.start(c.Request.Context(), workflows.RedeliveryWorkflowID(w.ID, deliveryID), w, payload.Event, in)
+	if err != nil {
+		_ = c.Error(err)
+		return
+	}
+	c.JSON(http.StatusAccepted, gin.H{"deliveryId": deliveryID, "redeliveryOf": d.ID, "workflowId": run.GetID()})
+}
+
+func encodeCursor(cur models.DeliveryCursor) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(cur.CreatedAt.UTC().Format(time.RFC3339Nano) + "|" + cur.ID))
+}
+
+func decodeCursor(s string) (*models.DeliveryCursor, error) {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return nil, err
+	}
+	ts, id, ok := strings.Cut(string(b), "|")
+	if !ok {
+		return nil, errors.New("no separator")
+	}
+	at, err := time.Parse(time.RFC3339Nano, ts)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := uuid.Parse(id); err != nil {
+		return nil, err
+	}
+	return &models.DeliveryCursor{CreatedAt: at, ID: id}, nil
+}
+
+func hostOf(raw string) string {
+	i := strings.Index(raw, "://")
+	if i < 0 {
+		return ""
+	}
+	rest := raw[i+3:]
+	if j := strings.IndexAny(rest, "/?#"); j >= 0 {
+		rest = rest[:j]
+	}
+	return rest
+}

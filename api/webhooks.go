@@ -1,0 +1,270 @@
+package api
+
+import (
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
+	"github.com/uptrace/bun"
+
+	"github.com/assetsup/webhooks/models"
+	"github.com/assetsup/webhooks/netguard"
+	"github.com/assetsup/webhooks/secrets"
+)
+
+// WebhookHandler serves the webhook registry.
+type WebhookHandler struct {
+	db     *bun.DB
+	box    *secrets.Box
+	policy *netguard.Policy
+	cfg    Config
+}
+
+// NewWebhookHandler builds the registry handler.
+func NewWebhookHandler(d Deps) *WebhookHandler {
+	return &WebhookHandler{db: d.DB, box: d.Box, policy: d.Policy, cfg: d.Config}
+}
+
+// Webhook is the API's view of a webhook: never its secret, sealed or not.
+type Webhook struct {
+	ID              string     `json:"id"`
+	UserID          string     `json:"userId"`
+	Name            string     `json:"name"`
+	URL             string     `json:"url"`
+	Events          []string   `json:"events"`
+	IsActive        bool       `json:"isActive"`
+	LastTriggeredAt *time.Time `json:"lastTriggeredAt"`
+	FailureCount    int        `json:"failureCount"`
+	DisabledReason  *string    `json:"disabledReason"`
+	DisabledAt      *time.Time `json:"disabledAt"`
+	CreatedAt       time.Time  `json:"createdAt"`
+	UpdatedAt       time.Time  `json:"updatedAt"`
+}
+
+// CreatedWebhook is the create response: the only place the secret ever appears.
+type CreatedWebhook struct {
+	Webhook
+	Secret string `json:"secret"`
+}
+
+// RotatedSecret is the rotate-secret response, shown once.
+type RotatedSecret struct {
+	Secret                  string    `json:"secret"`
+	PreviousSecretExpiresAt time.Time `json:"previousSecretExpiresAt"`
+}
+
+func toWebhook(w *models.Webhook) Webhook {
+	return Webhook{
+		ID: w.ID, UserID: w.UserID, Name: w.Name, URL: w.URL, Events: w.Events, IsActive: w.IsActive,
+		LastTriggeredAt: w.LastTriggeredAt, FailureCount: w.FailureCount, DisabledReason: w.DisabledReason,
+		DisabledAt: w.DisabledAt, CreatedAt: w.CreatedAt, UpdatedAt: w.UpdatedAt,
+	}
+}
+
+type createRequest struct {
+	Name   *string  `json:"name"`
+	URL    *string  `json:"url"`
+	Events []string `json:"events"`
+}
+
+func (h *WebhookHandler) create(c *gin.Context) {
+	var req createRequest
+	if err := decodeJSON(c, &req); err != nil {
+		_ = c.Error(err)
+		return
+	}
+	w, err := h.validateCreate(req)
+	if err != nil {
+		_ = c.Error(err)
+		return
+	}
+	w.ID = uuid.NewString()
+	w.UserID = userID(c)
+	w.IsActive = true
+	secret, err := h.seal(w)
+	if err != nil {
+		_ = c.Error(err)
+		return
+	}
+	if err := models.CreateWebhook(c.Request.Context(), h.db, w, h.cfg.MaxWebhooksPerUser); err != nil {
+		_ = c.Error(err)
+		return
+	}
+	c.JSON(http.StatusCreated, CreatedWebhook{Webhook: toWebhook(w), Secret: secret})
+}
+
+func (h *WebhookHandler) validateCreate(req createRequest) (*models.Webhook, error) {
+	if req.Name == nil {
+		return nil, badRequest("invalid_name", "name is required")
+	}
+	name, err := validateName(*req.Name)
+	if err != nil {
+		return nil, err
+	}
+	if req.URL == nil {
+		return nil, badRequest("invalid_url", "url is required")
+	}
+	u, err := validateURL(*req.URL, h.policy)
+	if err != nil {
+		return nil, err
+	}
+	evs, err := validateEvents(req.Events)
+	if err != nil {
+		return nil, err
+	}
+	return &models.Webhook{Name: name, URL: u, Events: evs}, nil
+}
+
+// seal issues a new secret for w and stores only its fingerprint and sealed form.
+func (h *WebhookHandler) seal(w *models.Webhook) (string, error) {
+	secret, err := secrets.Generate()
+	if err != nil {
+		return "", err
+	}
+	sealed, version, err := h.box.Seal(w.ID, secret)
+	if err != nil {
+		return "", fmt.Errorf("seal secret: %w", err)
+	}
+	w.SecretHash, w.SecretSealed, w.SecretKeyVersion = secrets.Fingerprint(secret), sealed, version
+	return secret, nil
+}
+
+func (h *WebhookHandler) list(c *gin.Context) {
+	hooks, err := models.ListWebhooks(c.Request.Context(), h.db, userID(c))
+	if err != nil {
+		_ = c.Error(err)
+		return
+	}
+	out := make([]Webhook, len(hooks))
+	for i := range hooks {
+		out[i] = toWebhook(&hooks[i])
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+// webhookID reads :id; a malformed id cannot name a webhook, so it is a 404 too.
+func webhookID(c *gin.Context) (string, error) {
+	id, err := uuid.Parse(c.Param("id"))
+	if err != nil {
+		return "", models.ErrNotFound
+	}
+	return id.String(), nil
+}
+
+func (h *WebhookHandler) load(c *gin.Context) (*models.Webhook, error) {
+	id, err := webhookID(c)
+	if err != nil {
+		return nil, err
+	}
+	return models.GetWebhook(c.Request.Context(), h.db, userID(c), id)
+}
+
+func (h *WebhookHandler) get(c *gin.Context) {
+	w, err := h.load(c)
+	if err != nil {
+		_ = c.Error(err)
+		return
+	}
+	c.JSON(http.StatusOK, toWebhook(w))
+}
+
+type updateRequest struct {
+	Name     *string   `json:"name"`
+	URL      *string   `json:"url"`
+	Events   *[]string `json:"events"`
+	IsActive *bool     `json:"isActive"`
+}
+
+func (h *WebhookHandler) update(c *gin.Context) {
+	id, err := webhookID(c)
+	if err != nil {
+		_ = c.Error(err)
+		return
+	}
+	var req updateRequest
+	if err := decodeJSON(c, &req); err != nil {
+		_ = c.Error(err)
+		return
+	}
+	patch, err := h.validateUpdate(req)
+	if err != nil {
+		_ = c.Error(err)
+		return
+	}
+	w, err := models.UpdateWebhook(c.Request.Context(), h.db, userID(c), id, patch)
+	if err != nil {
+		_ = c.Error(err)
+		return
+	}
+	c.JSON(http.StatusOK, toWebhook(w))
+}
+
+func (h *WebhookHandler) validateUpdate(req updateRequest) (models.WebhookPatch, error) {
+	p := models.WebhookPatch{IsActive: req.IsActive}
+	if req.Name != nil {
+		name, err := validateName(*req.Name)
+		if err != nil {
+			return p, err
+		}
+		p.Name = &name
+	}
+	if req.URL != nil {
+		u, err := validateURL(*req.URL, h.policy)
+		if err != nil {
+			return p, err
+		}
+		p.URL = &u
+	}
+	if req.Events != nil {
+		evs, err := validateEvents(*req.Events)
+		if err != nil {
+			return p, err
+		}
+		p.Events = evs
+	}
+	return p, nil
+}
+
+func (h *WebhookHandler) delete(c *gin.Context) {
+	id, err := webhookID(c)
+	if err != nil {
+		_ = c.Error(err)
+		return
+	}
+	if err := models.DeleteWebhook(c.Request.Context(), h.db, userID(c), id); err != nil {
+		_ = c.Error(err)
+		return
+	}
+	c.Status(http.StatusNoContent)
+}
+
+// rotateSecret issues a new secret, shown once; the old one keeps signing alongside
+// it for WEBHOOK_SECRET_GRACE so receivers can switch without dropping deliveries.
+func (h *WebhookHandler) rotateSecret(c *gin.Context) {
+	w, err := h.load(c)
+	if err != nil {
+		_ = c.Error(err)
+		return
+	}
+	secret, err := secrets.Generate()
+	if err != nil {
+		_ = c.Error(err)
+		return
+	}
+	sealed, version, err := h.box.Seal(w.ID, secret)
+	if err != nil {
+		_ = c.Error(err)
+		return
+	}
+	expires, err := models.RotateSecret(c.Request.Context(), h.db, w.UserID, w.ID, models.SecretRotation{
+		Hash: secrets.Fingerprint(secret), Sealed: sealed, KeyVersion: version, Grace: h.cfg.SecretGrace,
+	})
+	if err != nil {
+		_ = c.Error(err)
+		return
+	}
+	c.JSON(http.StatusOK, RotatedSecret{Secret: secret, PreviousSecretExpiresAt: expires})
+}
+

@@ -1,0 +1,332 @@
+// Command webhooks is the AssetsUp Webhooks service: one binary whose subcommands
+// migrate the database, serve the REST API, run the delivery worker, and issue
+// development tokens.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.temporal.io/sdk/client"
+	tlog "go.temporal.io/sdk/log"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/assetsup/webhooks/activities"
+	"github.com/assetsup/webhooks/api"
+	"github.com/assetsup/webhooks/config"
+	"github.com/assetsup/webhooks/dispatch"
+	"github.com/assetsup/webhooks/events"
+	"github.com/assetsup/webhooks/migrations"
+	"github.com/assetsup/webhooks/models"
+	"github.com/assetsup/webhooks/worker"
+	"github.com/assetsup/webhooks/workflows"
+)
+
+// version is stamped at build time with -ldflags "-X main.version=...".
+var version = "0.1.0"
+
+const usage = `usage: webhooks <command> [flags]
+
+commands:
+  migrate                         apply database migrations (idempotent)
+  api                             serve the REST API on HTTP_ADDR
+  worker                          run the Temporal delivery worker
+  token --user ID [--ttl 1h]      print a JWT for local use, signed with JWT_SECRET
+  dispatch --user ID --event E [--id ID] [--data JSON]
+                                  hand one event to delivery, as the backend does
+  version                         print the version
+
+Configuration comes from the environment; see the README.`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "webhooks:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout io.Writer) error {
+	if len(args) == 0 {
+		return errors.New(usage)
+	}
+	switch args[0] {
+	case "migrate":
+		return runMigrate(ctx, stdout)
+	case "api":
+		return runAPI(ctx)
+	case "worker":
+		return runWorker(ctx)
+	case "token":
+		return runToken(args[1:], stdout)
+	case "dispatch":
+		return runDispatch(ctx, args[1:], stdout)
+	case "version":
+		_, err := fmt.Fprintln(stdout, version)
+		return err
+	case "help", "-h", "--help":
+		_, err := fmt.Fprintln(stdout, usage)
+		return err
+	default:
+		return fmt.Errorf("unknown command %q\n%s", args[0], usage)
+	}
+}
+
+func newLogger(cfg config.Config) *slog.Logger {
+	level, _ := cfg.SlogLevel() // validated by config.Load
+	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+}
+
+func runMigrate(ctx context.Context, stdout io.Writer) error {
+	cfg, err := config.Load(config.RoleMigrate)
+	if err != nil {
+		return err
+	}
+	db, err := models.Open(ctx, cfg.DatabaseURL, 2)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	n, err := migrations.Up(ctx, db)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(stdout, "migrations applied: %d\n", n)
+	return err
+}
+
+func runToken(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("token", flag.ContinueOnError)
+	user := fs.String("user", "", "user id to put in sub (required)")
+	ttl := fs.Duration("ttl", time.Hour, "token lifetime")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *user == "" || *ttl <= 0 {
+		return errors.New("token: --user is required and --ttl must be positive")
+	}
+	cfg, err := config.Load(config.RoleToken)
+	if err != nil {
+		return err
+	}
+	tok, err := api.IssueToken([]byte(cfg.JWTSecret), *user, *ttl, time.Now())
+	if err != nil {
+		return fmt.Errorf("sign token: %w", err)
+	}
+	_, err = fmt.Fprintln(stdout, tok)
+	return err
+}
+
+func runAPI(ctx context.Context) error {
+	cfg, err := config.Load(config.RoleAPI)
+	if err != nil {
+		return err
+	}
+	logger := newLogger(cfg)
+	box, _ := cfg.SecretBox()        // validated by config.Load
+	policy, _ := cfg.AddressPolicy() // validated by config.Load
+	db, err := models.Open(ctx, cfg.DatabaseURL, cfg.DatabaseMaxOpenConns)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	// Lazy: the registry keeps working while Temporal is down; test deliveries answer 503.
+	tc, err := client.NewLazyClient(client.Options{
+		HostPort: cfg.TemporalAddress, Namespace: cfg.TemporalNamespace, Logger: tlog.NewStructuredLogger(logger),
+	})
+	if err != nil {
+		return fmt.Errorf("temporal client: %w", err)
+	}
+	defer tc.Close()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	router := api.NewRouter(api.Deps{
+		DB: db, Temporal: tc, Box: box, Policy: policy, Logger: logger, Registry: reg,
+		Config: api.Config{
+			JWTSecret:          []byte(cfg.JWTSecret),
+			MaxBodyBytes:       cfg.HTTPMaxBodyBytes,
+			MaxWebhooksPerUser: cfg.MaxWebhooksPerUser,
+			TaskQueue:          cfg.TemporalTaskQueue,
+			TestTimeout:        cfg.TestTimeout,
+			TemporalTimeout:    cfg.TemporalTimeout,
+			SecretGrace:        cfg.SecretGrace,
+			RateLimit:          cfg.APIRateLimit,
+			RateBurst:          cfg.APIRateBurst,
+		},
+	})
+	srv := &http.Server{
+		Addr:              cfg.HTTPAddr,
+		Handler:           router,
+		ReadHeaderTimeout: cfg.HTTPReadTimeout,
+		ReadTimeout:       cfg.HTTPReadTimeout,
+		WriteTimeout:      cfg.HTTPWriteTimeout,
+		IdleTimeout:       cfg.HTTPIdleTimeout,
+		MaxHeaderBytes:    32 << 10,
+	}
+	logger.Info("api listening", "addr", cfg.HTTPAddr, "version", version)
+	return serve(ctx, srv, cfg.ShutdownTimeout)
+}
+
+// serve runs srv until ctx ends, then drains in-flight requests for up to grace.
+func serve(ctx context.Context, srv *http.Server, grace time.Duration) error {
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("listen on %s: %w", srv.Addr, err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-ctx.Done()
+		shutdownCtx, cancel := context.WithTimeout(context.Background(), grace)
+		defer cancel()
+		return srv.Shutdown(shutdownCtx)
+	})
+	return g.Wait()
+}
+
+func runWorker(ctx context.Context) error {
+	cfg, err := config.Load(config.RoleWorker)
+	if err != nil {
+		return err
+	}
+	logger := newLogger(cfg)
+	box, _ := cfg.SecretBox()        // validated by config.Load
+	policy, _ := cfg.AddressPolicy() // validated by config.Load
+	db, err := models.Open(ctx, cfg.DatabaseURL, cfg.DatabaseMaxOpenConns)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	tc, err := dialTemporal(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer tc.Close()
+	if err := worker.EnsureSearchAttributes(ctx, tc, cfg.TemporalNamespace); err != nil {
+		return err
+	}
+
+	sender := activities.NewSender(db, activities.NewHTTPClient(cfg.HTTPTimeout, cfg.MaxConnsPerHost, policy), box,
+		activities.Config{
+			MaxResponseBytes:     cfg.MaxResponseBytes,
+			RetryAfterMax:        cfg.RetryAfterMax,
+			DisableAfterFailures: cfg.DisableAfterFailures,
+			DBRetryTimeout:       cfg.DBRetryTimeout,
+			DispatchPageSize:     cfg.DispatchPageSize,
+			UserAgent:            "AssetsUp-Webhooks/" + version,
+		}, logger)
+	wf := workflows.New(WorkflowConfig(cfg))
+	w := worker.New(tc, worker.Options{
+		TaskQueue:                    cfg.TemporalTaskQueue,
+		MaxConcurrentActivities:      cfg.WorkerActivitySlots,
+		MaxConcurrentWorkflowTasks:   cfg.WorkerWorkflowTaskSlots,
+		MaxConcurrentLocalActivities: cfg.WorkerLocalActivitySlots,
+		Pollers:                      cfg.WorkerPollers,
+	}, wf, sender)
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	metricsSrv := &http.Server{Addr: cfg.MetricsAddr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+
+	logger.Info("worker starting", "task_queue", cfg.TemporalTaskQueue, "metrics_addr", cfg.MetricsAddr, "version", version)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return serve(gctx, metricsSrv, cfg.ShutdownTimeout) })
+	g.Go(func() error {
+		// Run stops when the channel closes and waits for in-flight tasks to finish.
+		stop := make(chan any)
+		go func() { <-gctx.Done(); close(stop) }()
+		return w.Run(stop)
+	})
+	return g.Wait()
+}
+
+// WorkflowConfig maps the environment to the workflows' settings.
+func WorkflowConfig(cfg config.Config) workflows.Config {
+	return workflows.Config{
+		Retry: workflows.RetryConfig{
+			MaxAttempts:        cfg.RetryMaxAttempts,
+			InitialInterval:    cfg.RetryInitialInterval,
+			MaxInterval:        cfg.RetryMaxInterval,
+			BackoffCoefficient: cfg.RetryBackoffCoefficient,
+		},
+		HTTPTimeout:            cfg.HTTPTimeout,
+		DBRetryTimeout:         cfg.DBRetryTimeout,
+		RecordRetryMaxInterval: cfg.RecordRetryMaxInterval,
+		MaxEventDataBytes:      cfg.MaxEventDataBytes,
+		ChildrenPerRun:         cfg.DispatchChildrenPerRun,
+	}
+}
+
+// dialTemporal connects, retrying while the server starts (make dev starts both at once).
+func dialTemporal(ctx context.Context, cfg config.Config, logger *slog.Logger) (client.Client, error) {
+	deadline := time.Now().Add(cfg.TemporalDialTimeout)
+	for {
+		tc, err := client.DialContext(ctx, client.Options{
+			HostPort: cfg.TemporalAddress, Namespace: cfg.TemporalNamespace, Logger: tlog.NewStructuredLogger(logger),
+		})
+		if err == nil {
+			return tc, nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return nil, fmt.Errorf("connect to temporal at %s: %w", cfg.TemporalAddress, err)
+		}
+		logger.Warn("temporal not reachable yet, retrying", "address", cfg.TemporalAddress, "error", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func runDispatch(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("dispatch", flag.ContinueOnError)
+	user := fs.String("user", "", "recipient user id (required)")
+	event := fs.String("event", "", "NotificationEvent (required)")
+	id := fs.String("id", "", "event id (idempotency key); generated when empty")
+	data := fs.String("data", "{}", "event data: a JSON object")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var payload map[string]any
+	if err := json.Unmarshal([]byte(*data), &payload); err != nil {
+		return fmt.Errorf("dispatch: --data must be a JSON object: %w", err)
+	}
+	cfg, err := config.Load(config.RoleMigrate)
+	if err != nil {
+		return err
+	}
+	logger := newLogger(cfg)
+	tc, err := client.DialContext(ctx, client.Options{
+		HostPort: cfg.TemporalAddress, Namespace: cfg.TemporalNamespace, Logger: tlog.NewStructuredLogger(logger),
+	})
+	if err != nil {
+		return fmt.Errorf("connect to temporal at %s: %w", cfg.TemporalAddress, err)
+	}
+	defer tc.Close()
+	svc := dispatch.NewWebhookDispatchService(tc, cfg.TemporalTaskQueue)
+	eventID, err := svc.Trigger(ctx, events.NotificationEvent(*event), dispatch.Payload{ID: *id, UserID: *user, Data: payload})
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(stdout, eventID)
+	return err
+}

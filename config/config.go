@@ -1,0 +1,235 @@
+// Package config reads the service's settings from the environment, once, at start-up.
+//
+// Every limit, timeout and retry setting lives here with a development-friendly
+// default, so operators and tests change behaviour without a rebuild.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+
+	"github.com/assetsup/webhooks/netguard"
+	"github.com/assetsup/webhooks/secrets"
+)
+
+// Config is every setting of every subcommand. Field tags name the environment variable.
+type Config struct {
+	DatabaseURL          string `env:"DATABASE_URL" envDefault:"postgres://postgres@127.0.0.1:5432/webhooks?sslmode=disable"`
+	DatabaseMaxOpenConns int    `env:"DATABASE_MAX_OPEN_CONNS" envDefault:"20"`
+
+	HTTPAddr         string        `env:"HTTP_ADDR" envDefault:"127.0.0.1:8080"`
+	HTTPMaxBodyBytes int64         `env:"HTTP_MAX_BODY_BYTES" envDefault:"65536"`
+	HTTPReadTimeout  time.Duration `env:"HTTP_READ_TIMEOUT" envDefault:"10s"`
+	HTTPWriteTimeout time.Duration `env:"HTTP_WRITE_TIMEOUT" envDefault:"30s"`
+	HTTPIdleTimeout  time.Duration `env:"HTTP_IDLE_TIMEOUT" envDefault:"60s"`
+	ShutdownTimeout  time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"20s"`
+	APIRateLimit     float64       `env:"API_RATE_LIMIT" envDefault:"20"`
+	APIRateBurst     int           `env:"API_RATE_BURST" envDefault:"40"`
+	MetricsAddr      string        `env:"METRICS_ADDR" envDefault:"127.0.0.1:9090"`
+	LogLevel         string        `env:"LOG_LEVEL" envDefault:"info"`
+
+	JWTSecret string `env:"JWT_SECRET,unset"`
+
+	SecretKey        string        `env:"WEBHOOK_SECRET_KEY,unset"`
+	SecretKeyVersion int           `env:"WEBHOOK_SECRET_KEY_VERSION" envDefault:"1"`
+	SecretOldKeys    string        `env:"WEBHOOK_SECRET_OLD_KEYS,unset"`
+	SecretGrace      time.Duration `env:"WEBHOOK_SECRET_GRACE" envDefault:"24h"`
+
+	AllowPrivateTargets bool   `env:"WEBHOOK_ALLOW_PRIVATE_TARGETS" envDefault:"false"`
+	AllowedCIDRs        string `env:"WEBHOOK_ALLOWED_CIDRS"`
+	MaxWebhooksPerUser  int    `env:"WEBHOOK_MAX_PER_USER" envDefault:"100"`
+
+	TemporalAddress   string `env:"TEMPORAL_ADDRESS" envDefault:"127.0.0.1:7233"`
+	TemporalNamespace string `env:"TEMPORAL_NAMESPACE" envDefault:"default"`
+	TemporalTaskQueue string `env:"TEMPORAL_TASK_QUEUE" envDefault:"webhooks"`
+	// TemporalTimeout bounds one API call to Temporal (start, health check).
+	TemporalTimeout time.Duration `env:"TEMPORAL_RPC_TIMEOUT" envDefault:"5s"`
+	// TemporalDialTimeout is how long the worker waits for Temporal at start-up.
+	TemporalDialTimeout time.Duration `env:"TEMPORAL_DIAL_TIMEOUT" envDefault:"60s"`
+
+	RetryMaxAttempts        int           `env:"WEBHOOK_RETRY_MAX_ATTEMPTS" envDefault:"3"`
+	RetryInitialInterval    time.Duration `env:"WEBHOOK_RETRY_INITIAL_INTERVAL" envDefault:"5s"`
+	RetryMaxInterval        time.Duration `env:"WEBHOOK_RETRY_MAX_INTERVAL" envDefault:"5m"`
+	RetryBackoffCoefficient float64       `env:"WEBHOOK_RETRY_BACKOFF_COEFFICIENT" envDefault:"2"`
+	RetryAfterMax           time.Duration `env:"WEBHOOK_RETRY_AFTER_MAX" envDefault:"10m"`
+	HTTPTimeout             time.Duration `env:"WEBHOOK_HTTP_TIMEOUT" envDefault:"10s"`
+	MaxResponseBytes        int64         `env:"WEBHOOK_MAX_RESPONSE_BYTES" envDefault:"65536"`
+	MaxConnsPerHost         int           `env:"WEBHOOK_MAX_CONNS_PER_HOST" envDefault:"16"`
+	MaxEventDataBytes       int           `env:"WEBHOOK_MAX_EVENT_DATA_BYTES" envDefault:"262144"`
+	TestTimeout             time.Duration `env:"WEBHOOK_TEST_TIMEOUT" envDefault:"15s"`
+	DisableAfterFailures    int           `env:"WEBHOOK_DISABLE_AFTER_FAILURES" envDefault:"10"`
+	DBRetryTimeout          time.Duration `env:"WEBHOOK_DB_RETRY_TIMEOUT" envDefault:"30s"`
+	RecordRetryMaxInterval  time.Duration `env:"WEBHOOK_RECORD_RETRY_MAX_INTERVAL" envDefault:"30s"`
+	DispatchPageSize        int           `env:"WEBHOOK_DISPATCH_PAGE_SIZE" envDefault:"100"`
+	DispatchChildrenPerRun  int           `env:"WEBHOOK_DISPATCH_CHILDREN_PER_RUN" envDefault:"500"`
+	DeliveryRetention       time.Duration `env:"WEBHOOK_DELIVERY_RETENTION" envDefault:"720h"`
+
+	WorkerActivitySlots      int `env:"WORKER_MAX_CONCURRENT_ACTIVITIES" envDefault:"200"`
+	WorkerWorkflowTaskSlots  int `env:"WORKER_MAX_CONCURRENT_WORKFLOW_TASKS" envDefault:"200"`
+	WorkerLocalActivitySlots int `env:"WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES" envDefault:"200"`
+	WorkerPollers            int `env:"WORKER_POLLERS" envDefault:"4"`
+}
+
+// Role is what a subcommand needs from the configuration.
+type Role int
+
+// The roles, one per subcommand that reads configuration.
+const (
+	RoleMigrate Role = iota
+	RoleToken
+	RoleAPI
+	RoleWorker
+)
+
+// Load parses the environment and validates what role needs, returning one error that
+// names every problem found.
+func Load(role Role) (Config, error) {
+	var c Config
+	if err := env.Parse(&c); err != nil {
+		return Config{}, fmt.Errorf("read environment: %w", err)
+	}
+	if err := c.Validate(role); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// Validate checks the settings role uses.
+func (c Config) Validate(role Role) error {
+	var errs []error
+	need := func(ok bool, format string, args ...any) {
+		if !ok {
+			errs = append(errs, fmt.Errorf(format, args...))
+		}
+	}
+	usesDB := role == RoleMigrate || role == RoleAPI || role == RoleWorker
+	if usesDB {
+		need(strings.HasPrefix(c.DatabaseURL, "postgres://") || strings.HasPrefix(c.DatabaseURL, "postgresql://"),
+			"DATABASE_URL must be a postgres:// URL")
+		need(c.DatabaseMaxOpenConns > 0, "DATABASE_MAX_OPEN_CONNS must be positive")
+	}
+	if role == RoleToken || role == RoleAPI {
+		need(len(c.JWTSecret) >= 32, "JWT_SECRET is required and must be at least 32 characters (HS256 wants a 256-bit key)")
+	}
+	if role == RoleAPI || role == RoleWorker {
+		if _, err := c.SecretBox(); err != nil {
+			errs = append(errs, err)
+		}
+		if _, err := c.AddressPolicy(); err != nil {
+			errs = append(errs, err)
+		}
+		need(c.TemporalAddress != "", "TEMPORAL_ADDRESS must not be empty")
+		need(c.TemporalNamespace != "", "TEMPORAL_NAMESPACE must not be empty")
+		need(c.TemporalTaskQueue != "", "TEMPORAL_TASK_QUEUE must not be empty")
+		need(c.TemporalTimeout > 0 && c.TemporalDialTimeout > 0, "TEMPORAL_RPC_TIMEOUT and TEMPORAL_DIAL_TIMEOUT must be positive")
+		need(c.HTTPTimeout > 0, "WEBHOOK_HTTP_TIMEOUT must be positive")
+		need(c.TestTimeout > 0, "WEBHOOK_TEST_TIMEOUT must be positive")
+		need(c.SecretGrace >= 0, "WEBHOOK_SECRET_GRACE must not be negative")
+		need(c.RetryMaxAttempts >= 1, "WEBHOOK_RETRY_MAX_ATTEMPTS must be 1 or more")
+		need(c.RetryInitialInterval > 0, "WEBHOOK_RETRY_INITIAL_INTERVAL must be positive")
+		need(c.RetryMaxInterval >= c.RetryInitialInterval, "WEBHOOK_RETRY_MAX_INTERVAL must be at least WEBHOOK_RETRY_INITIAL_INTERVAL")
+		need(c.RetryBackoffCoefficient >= 1, "WEBHOOK_RETRY_BACKOFF_COEFFICIENT must be 1 or more")
+	}
+	if role == RoleAPI {
+		need(c.HTTPAddr != "", "HTTP_ADDR must not be empty")
+		need(c.HTTPMaxBodyBytes > 0, "HTTP_MAX_BODY_BYTES must be positive")
+		need(c.MaxWebhooksPerUser > 0, "WEBHOOK_MAX_PER_USER must be positive")
+		need(c.HTTPReadTimeout > 0 && c.HTTPWriteTimeout > 0 && c.HTTPIdleTimeout > 0, "HTTP_READ_TIMEOUT, HTTP_WRITE_TIMEOUT and HTTP_IDLE_TIMEOUT must be positive")
+		need(c.HTTPWriteTimeout > c.TestTimeout, "HTTP_WRITE_TIMEOUT must exceed WEBHOOK_TEST_TIMEOUT, or test answers are cut off")
+		need(c.APIRateLimit > 0 && c.APIRateBurst > 0, "API_RATE_LIMIT and API_RATE_BURST must be positive")
+	}
+	if role == RoleWorker {
+		need(c.RetryAfterMax > 0, "WEBHOOK_RETRY_AFTER_MAX must be positive")
+		need(c.MaxResponseBytes > 0, "WEBHOOK_MAX_RESPONSE_BYTES must be positive")
+		need(c.MaxConnsPerHost > 0, "WEBHOOK_MAX_CONNS_PER_HOST must be positive")
+		need(c.MaxEventDataBytes > 0, "WEBHOOK_MAX_EVENT_DATA_BYTES must be positive")
+		need(c.DisableAfterFailures >= 0, "WEBHOOK_DISABLE_AFTER_FAILURES must not be negative (0 never disables)")
+		need(c.DBRetryTimeout > 0, "WEBHOOK_DB_RETRY_TIMEOUT must be positive")
+		need(c.RecordRetryMaxInterval > 0, "WEBHOOK_RECORD_RETRY_MAX_INTERVAL must be positive")
+		need(c.DispatchPageSize > 0 && c.DispatchPageSize <= 1000, "WEBHOOK_DISPATCH_PAGE_SIZE must be between 1 and 1000")
+		need(c.DispatchChildrenPerRun >= c.DispatchPageSize && c.DispatchChildrenPerRun <= 1000,
+			"WEBHOOK_DISPATCH_CHILDREN_PER_RUN must be between WEBHOOK_DISPATCH_PAGE_SIZE and 1000")
+		need(c.DeliveryRetention > 0, "WEBHOOK_DELIVERY_RETENTION must be positive")
+		need(c.WorkerActivitySlots > 0 && c.WorkerWorkflowTaskSlots > 0 && c.WorkerLocalActivitySlots > 0 && c.WorkerPollers > 0,
+			"WORKER_MAX_CONCURRENT_* and WORKER_POLLERS must be positive")
+	}
+	if _, err := c.SlogLevel(); err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("invalid configuration: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+// SecretBox builds the box that seals webhook secrets from WEBHOOK_SECRET_KEY and
+// WEBHOOK_SECRET_OLD_KEYS ("version:base64,..."), the keys kept only to open old rows.
+func (c Config) SecretBox() (*secrets.Box, error) {
+	if c.SecretKey == "" {
+		return nil, errors.New("WEBHOOK_SECRET_KEY is required: base64 of 32 random bytes (openssl rand -base64 32)")
+	}
+	current, err := secrets.ParseKey(c.SecretKeyVersion, c.SecretKey)
+	if err != nil {
+		return nil, fmt.Errorf("WEBHOOK_SECRET_KEY: %w", err)
+	}
+	var older []secrets.Key
+	for _, entry := range strings.Split(c.SecretOldKeys, ",") {
+		entry = strings.TrimSpace(entry)
+		if entry == "" {
+			continue
+		}
+		v, b64, ok := strings.Cut(entry, ":")
+		version, err := strconv.Atoi(v)
+		if !ok || err != nil {
+			return nil, errors.New("WEBHOOK_SECRET_OLD_KEYS: entries must be version:base64")
+		}
+		k, err := secrets.ParseKey(version, b64)
+		if err != nil {
+			return nil, fmt.Errorf("WEBHOOK_SECRET_OLD_KEYS: %w", err)
+		}
+		older = append(older, k)
+	}
+	box, err := secrets.NewBox(current, older...)
+	if err != nil {
+		return nil, fmt.Errorf("WEBHOOK_SECRET_KEY: %w", err)
+	}
+	return box, nil
+}
+
+// AddressPolicy is the SSRF policy for webhook URLs from WEBHOOK_ALLOW_PRIVATE_TARGETS
+// and WEBHOOK_ALLOWED_CIDRS.
+func (c Config) AddressPolicy() (*netguard.Policy, error) {
+	cidrs, err := netguard.ParseCIDRs(c.AllowedCIDRs)
+	if err != nil {
+		return nil, fmt.Errorf("WEBHOOK_ALLOWED_CIDRS: %w", err)
+	}
+	return netguard.NewPolicy(c.AllowPrivateTargets, cidrs), nil
+}
+
+// SlogLevel maps LOG_LEVEL to a slog level.
+func (c Config) SlogLevel() (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		return 0, fmt.Errorf("LOG_LEVEL must be debug, info, warn or error")
+	}
+	return l, nil
+}
+
+// EnvNames lists every environment variable Config reads, for documentation checks.
+func EnvNames() []string {
+	params, err := env.GetFieldParams(&Config{})
+	if err != nil {
+		panic(fmt.Sprintf("config tags: %v", err)) // a programming error, caught by the tests
+	}
+	names := make([]string, len(params))
+	for i, p := range params {
+		names[i] = p.Key
+	}
+	return names
+}

@@ -1,0 +1,128 @@
+// Package dispatch is how Go code hands AssetsUp events to webhook delivery: it starts
+// the DispatchEvent workflow, the same one the NestJS backend starts from TypeScript.
+package dispatch
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+
+	"github.com/assetsup/webhooks/events"
+	"github.com/assetsup/webhooks/workflows"
+)
+
+// WebhookDispatchService starts deliveries of events to users' webhooks.
+type WebhookDispatchService struct {
+	client    client.Client
+	taskQueue string
+	newID     func() string
+}
+
+// NewWebhookDispatchService returns a service starting workflows on taskQueue.
+func NewWebhookDispatchService(c client.Client, taskQueue string) *WebhookDispatchService {
+	return &WebhookDispatchService{client: c, taskQueue: taskQueue, newID: newEventID}
+}
+
+// Payload is one event's content. ID is the idempotency key: give the same ID for the
+// same event and it is delivered once per webhook however often it is triggered.
+type Payload struct {
+	ID         string
+	UserID     string
+	Data       any
+	OccurredAt time.Time
+}
+
+// Trigger starts DispatchEvent for the event and returns its id (generated when
+// payload.ID is empty). It returns once Temporal has the event durably; delivery
+// happens in the background.
+func (s *WebhookDispatchService) Trigger(ctx context.Context, event events.NotificationEvent, payload Payload) (string, error) {
+	if payload.ID == "" {
+		payload.ID = s.newID()
+	}
+	if payload.OccurredAt.IsZero() {
+		payload.OccurredAt = time.Now().UTC()
+	}
+	data := json.RawMessage(`{}`)
+	if payload.Data != nil {
+		b, err := json.Marshal(payload.Data)
+		if err != nil {
+			return "", fmt.Errorf("encode event data: %w", err)
+		}
+		data = b
+	}
+	in := workflows.DispatchEventInput{
+		ID: payload.ID, Event: event, UserID: payload.UserID, Data: data, OccurredAt: payload.OccurredAt,
+	}
+	// Checked here too so a caller learns of a bad event at once, not from a failed workflow.
+	if err := in.Validate(1 << 30); err != nil {
+		return "", fmt.Errorf("invalid event: %w", err)
+	}
+	_, err := s.client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID:                    workflows.DispatchWorkflowID(payload.ID),
+		TaskQueue:             s.taskQueue,
+		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+	}, workflows.DispatchEventName, in)
+	var started *serviceerror.WorkflowExecutionAlreadyStarted
+	if err != nil && !errors.As(err, &started) {
+		return "", fmt.Errorf("start dispatch: %w", err)
+	}
+	return payload.ID, nil
+}
+
+// Notification mirrors the NestJS NotificationDispatchService's input.
+type Notification struct {
+	UserID     string
+	Event      events.NotificationEvent
+	Title      string
+	Message    string
+	EntityType string
+	EntityID   string
+	Metadata   map[string]any
+}
+
+// notificationData is the data receivers get for a notification.
+type notificationData struct {
+	Title      string         `json:"title,omitempty"`
+	Message    string         `json:"message,omitempty"`
+	EntityType string         `json:"entityType,omitempty"`
+	EntityID   string         `json:"entityId,omitempty"`
+	Metadata   map[string]any `json:"metadata,omitempty"`
+}
+
+// NotificationDispatchService is the Go counterpart of the backend's service of that
+// name: every notification it dispatches also reaches the user's webhooks.
+type NotificationDispatchService struct {
+	webhooks *WebhookDispatchService
+}
+
+// NewNotificationDispatchService wires notifications to webhook delivery.
+func NewNotificationDispatchService(w *WebhookDispatchService) *NotificationDispatchService {
+	return &NotificationDispatchService{webhooks: w}
+}
+
+// Dispatch hands the notification to webhook delivery and returns the event id.
+func (s *NotificationDispatchService) Dispatch(ctx context.Context, n Notification) (string, error) {
+	return s.webhooks.Trigger(ctx, n.Event, Payload{
+		UserID: n.UserID,
+		Data: notificationData{
+			Title: n.Title, Message: n.Message, EntityType: n.EntityType, EntityID: n.EntityID, Metadata: n.Metadata,
+		},
+	})
+}
+
+func newEventID() string {
+	return "evt_" + uuidNoDashes()
+}
+
+func uuidNoDashes() string {
+	id := uuid.New()
+	return hex.EncodeToString(id[:])
+}

@@ -1,0 +1,101 @@
+package testenv
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/require"
+
+	"github.com/assetsup/webhooks/activities"
+	"github.com/assetsup/webhooks/netguard"
+	"github.com/assetsup/webhooks/secrets"
+	"github.com/assetsup/webhooks/worker"
+	"github.com/assetsup/webhooks/workflows"
+)
+
+// Box returns a secrets box with a fresh random master key.
+func Box(t testing.TB) *secrets.Box {
+	t.Helper()
+	b := make([]byte, 32)
+	_, err := rand.Read(b)
+	require.NoError(t, err)
+	key, err := secrets.ParseKey(1, base64.StdEncoding.EncodeToString(b))
+	require.NoError(t, err)
+	box, err := secrets.NewBox(key)
+	require.NoError(t, err)
+	return box
+}
+
+// WorkerSettings are the knobs end-to-end tests turn; zero values take fast test defaults.
+type WorkerSettings struct {
+	TaskQueue    string
+	Box          *secrets.Box
+	Workflows    workflows.Config
+	Sender       activities.Config
+	HTTPTimeout  time.Duration
+	AllowedCIDRs string // default 127.0.0.0/8: test receivers are local
+}
+
+// DefaultWorkflowConfig is a delivery policy fast enough for tests: three attempts,
+// 1 s then 2 s apart (the dev server rounds sub-second intervals up).
+func DefaultWorkflowConfig() workflows.Config {
+	return workflows.Config{
+		Retry:                  workflows.RetryConfig{MaxAttempts: 3, InitialInterval: time.Second, MaxInterval: time.Minute, BackoffCoefficient: 2},
+		HTTPTimeout:            5 * time.Second,
+		DBRetryTimeout:         5 * time.Second,
+		RecordRetryMaxInterval: 2 * time.Second,
+		MaxEventDataBytes:      256 << 10,
+		ChildrenPerRun:         500,
+	}
+}
+
+// DefaultSenderConfig matches DefaultWorkflowConfig.
+func DefaultSenderConfig() activities.Config {
+	return activities.Config{
+		MaxResponseBytes:     64 << 10,
+		RetryAfterMax:        10 * time.Minute,
+		DisableAfterFailures: 10,
+		DBRetryTimeout:       5 * time.Second,
+		DispatchPageSize:     100,
+		UserAgent:            "AssetsUp-Webhooks/test",
+	}
+}
+
+// StartWorker runs a real worker in this process against the package's dev server and
+// database, on its own task queue (returned), stopped when the test ends.
+func StartWorker(t testing.TB, s WorkerSettings) string {
+	t.Helper()
+	c := Temporal(t)
+	db := DB(t)
+	if s.TaskQueue == "" {
+		s.TaskQueue = "test-" + uuid.NewString()
+	}
+	if s.Box == nil {
+		t.Fatal("testenv.StartWorker: Box is required (the same box that sealed the webhooks' secrets)")
+	}
+	if s.Workflows.Retry.MaxAttempts == 0 {
+		s.Workflows = DefaultWorkflowConfig()
+	}
+	if s.Sender.DispatchPageSize == 0 {
+		s.Sender = DefaultSenderConfig()
+	}
+	if s.HTTPTimeout == 0 {
+		s.HTTPTimeout = s.Workflows.HTTPTimeout
+	}
+	if s.AllowedCIDRs == "" {
+		s.AllowedCIDRs = "127.0.0.0/8"
+	}
+	cidrs, err := netguard.ParseCIDRs(s.AllowedCIDRs)
+	require.NoError(t, err)
+	sender := activities.NewSender(db, activities.NewHTTPClient(s.HTTPTimeout, 16, netguard.NewPolicy(false, cidrs)), s.Box, s.Sender, Logger(t))
+	w := worker.New(c, worker.Options{
+		TaskQueue: s.TaskQueue, MaxConcurrentActivities: 100, MaxConcurrentWorkflowTasks: 100,
+		MaxConcurrentLocalActivities: 100, Pollers: 2,
+	}, workflows.New(s.Workflows), sender)
+	require.NoError(t, w.Start())
+	t.Cleanup(w.Stop)
+	return s.TaskQueue
+}

@@ -1,0 +1,328 @@
+package models
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/uptrace/bun"
+)
+
+// Delivery statuses.
+const (
+	StatusPending   = "pending"
+	StatusSucceeded = "succeeded"
+	StatusFailed    = "failed"
+)
+
+// Delivery kinds: a platform event, a test from the portal, or a redelivery of an earlier one.
+const (
+	KindEvent      = "event"
+	KindTest       = "test"
+	KindRedelivery = "redelivery"
+)
+
+// Delivery is one DeliverWebhook run: one event sent to one webhook, over its attempts.
+type Delivery struct {
+	bun.BaseModel `bun:"table:webhook_deliveries,alias:d"`
+
+	ID              string     `bun:"id,pk,type:uuid"`
+	WebhookID       string     `bun:"webhook_id,notnull,type:uuid"`
+	EventID         string     `bun:"event_id,notnull"`
+	Event           string     `bun:"event,notnull"`
+	Kind            string     `bun:"kind,notnull"`
+	RedeliveryOf    *string    `bun:"redelivery_of,type:uuid"`
+	Status          string     `bun:"status,notnull"`
+	Attempts        int        `bun:"attempts,notnull"`
+	LastStatusCode  *int       `bun:"last_status_code"`
+	LastError       *string    `bun:"last_error"`
+	ResponseExcerpt *string    `bun:"response_excerpt"`
+	DurationMS      *int       `bun:"duration_ms"`
+	RequestBody     []byte     `bun:"request_body"`
+	WorkflowID      string     `bun:"workflow_id,notnull"`
+	RunID           string     `bun:"run_id,notnull"`
+	CreatedAt       time.Time  `bun:"created_at,nullzero,notnull,default:current_timestamp"`
+	UpdatedAt       time.Time  `bun:"updated_at,nullzero,notnull,default:current_timestamp"`
+	CompletedAt     *time.Time `bun:"completed_at"`
+}
+
+// Subscriber is what the dispatcher needs to start a delivery: nothing secret.
+type Subscriber struct {
+	ID   string `bun:"id"`
+	Name string `bun:"name"`
+	URL  string `bun:"url"`
+}
+
+// ListSubscribers returns up to limit of userID's active webhooks subscribed to event
+// with ids after afterID, in id order, so a large fan-out pages with a keyset cursor.
+func ListSubscribers(ctx context.Context, db bun.IDB, userID, event, afterID string, limit int) ([]Subscriber, error) {
+	subs := []Subscriber{}
+	q := db.NewSelect().Model((*Webhook)(nil)).
+		Column("id", "name", "url").
+		Where("user_id = ?", userID).
+		Where("is_active").
+		Where("events @> ARRAY[?]::text[]", event).
+		OrderExpr("id").
+		Limit(limit)
+	if afterID != "" {
+		q.Where("id > ?", afterID)
+	}
+	if err := q.Scan(ctx, &subs); err != nil {
+		return nil, fmt.Errorf("list subscribers: %w", err)
+	}
+	return subs, nil
+}
+
+// DeliveryTarget is a webhook as the sender sees it, with what earlier attempts of
+// this delivery already recorded.
+type DeliveryTarget struct {
+	ID                       string     `bun:"id"`
+	UserID                   string     `bun:"user_id"`
+	URL                      string     `bun:"url"`
+	IsActive                 bool       `bun:"is_active"`
+	SecretSealed             []byte     `bun:"secret_sealed"`
+	SecretKeyVersion         int        `bun:"secret_key_version"`
+	PreviousSecretSealed     []byte     `bun:"previous_secret_sealed"`
+	PreviousSecretKeyVersion int        `bun:"previous_secret_key_version"`
+	PreviousSecretExpiresAt  *time.Time `bun:"previous_secret_expires_at"`
+	PriorStatus              string     `bun:"prior_status"` // "" when no attempt was recorded yet
+	PriorAttempts            int        `bun:"prior_attempts"`
+	PriorStatusCode          int        `bun:"prior_status_code"`
+}
+
+// LoadDeliveryTarget reads webhook webhookID and delivery deliveryID in one query.
+// A missing webhook is ErrNotFound.
+func LoadDeliveryTarget(ctx context.Context, db bun.IDB, webhookID, deliveryID string) (*DeliveryTarget, error) {
+	t := new(DeliveryTarget)
+	err := db.NewRaw(`
+SELECT w.id, w.user_id, w.url, w.is_active, w.secret_sealed, w.secret_key_version,
+       w.previous_secret_sealed, COALESCE(w.previous_secret_key_version, 0) AS previous_secret_key_version,
+       w.previous_secret_expires_at,
+       COALESCE(d.status, '') AS prior_status, COALESCE(d.attempts, 0) AS prior_attempts,
+       COALESCE(d.last_status_code, 0) AS prior_status_code
+FROM webhooks AS w
+LEFT JOIN webhook_deliveries AS d ON d.id = ? AND d.webhook_id = w.id
+WHERE w.id = ?`, deliveryID, webhookID).Scan(ctx, t)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load delivery target: %w", err)
+	}
+	return t, nil
+}
+
+// Attempt is what one HTTP attempt of a delivery left behind.
+type Attempt struct {
+	Delivery        Delivery // identity columns and the request body
+	Number          int
+	Succeeded       bool
+	StatusCode      int // 0 when no response arrived
+	Error           string
+	ResponseExcerpt string
+	Duration        time.Duration
+}
+
+// RecordAttempt writes an attempt onto the delivery's row, creating the row on the
+// first attempt. A success marks the row succeeded at once, so a retried activity
+// that finds it does not send again. A completed row is left as it is.
+func RecordAttempt(ctx context.Context, db bun.IDB, a Attempt) error {
+	d := a.Delivery
+	d.Attempts = a.Number
+	d.Status = StatusPending
+	if a.Succeeded {
+		d.Status = StatusSucceeded
+	}
+	d.LastStatusCode = nilIfZero(a.StatusCode)
+	d.LastError = nilIfEmpty(a.Error)
+	d.ResponseExcerpt = nilIfEmpty(a.ResponseExcerpt)
+	ms := int(a.Duration.Milliseconds())
+	d.DurationMS = &ms
+	_, err := db.NewInsert().Model(&d).
+		ExcludeColumn("created_at", "updated_at", "completed_at").
+		On("CONFLICT (id) DO UPDATE").
+		Set("attempts = GREATEST(d.attempts, EXCLUDED.attempts)").
+		Set("status = CASE WHEN d.status = 'succeeded' THEN d.status ELSE EXCLUDED.status END").
+		Set("last_status_code = EXCLUDED.last_status_code").
+		Set("last_error = EXCLUDED.last_error").
+		Set("response_excerpt = EXCLUDED.response_excerpt").
+		Set("duration_ms = EXCLUDED.duration_ms").
+		Set("run_id = EXCLUDED.run_id").
+		Set("updated_at = current_timestamp").
+		Where("d.completed_at IS NULL").
+		Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("record attempt: %w", err)
+	}
+	return nil
+}
+
+// Completion is the final outcome of a delivery.
+type Completion struct {
+	Delivery       Delivery // identity columns; the row is created if no attempt recorded it
+	Succeeded      bool
+	Attempts       int
+	StatusCode     int
+	Error          string
+	DisableAfter   int // consecutive failures that switch the webhook off; 0 never does
+	DisabledReason string
+}
+
+// CompletionResult says what CompleteDelivery changed.
+type CompletionResult struct {
+	Completed    bool // false when an earlier run of this step already completed the delivery
+	FailureCount int
+	Disabled     bool
+}
+
+// CompleteDelivery closes a delivery and, for everything but tests, updates its
+// webhook's streak in the same statement: last_triggered_at, failure_count reset on
+// success or incremented on failure (in SQL, so concurrent deliveries count exactly),
+// and the switch-off after DisableAfter consecutive failures. Running it twice for the
+// same delivery changes nothing the second time, which makes the step safe to retry.
+func CompleteDelivery(ctx context.Context, db bun.IDB, c Completion) (CompletionResult, error) {
+	status := StatusFailed
+	if c.Succeeded {
+		status = StatusSucceeded
+	}
+	d := c.Delivery
+	var res CompletionResult
+	var failures sql.NullInt64
+	var active sql.NullBool
+	err := db.NewRaw(`
+WITH d AS (
+    INSERT INTO webhook_deliveries AS d
+        (id, webhook_id, event_id, event, kind, redelivery_of, status, attempts,
+         last_status_code, last_error, workflow_id, run_id, completed_at)
+    SELECT ?, w.id, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, current_timestamp
+    FROM webhooks AS w WHERE w.id = ?
+    ON CONFLICT (id) DO UPDATE SET
+        status = EXCLUDED.status,
+        attempts = GREATEST(d.attempts, EXCLUDED.attempts),
+        last_status_code = COALESCE(EXCLUDED.last_status_code, d.last_status_code),
+        last_error = EXCLUDED.last_error,
+        completed_at = EXCLUDED.completed_at,
+        updated_at = current_timestamp
+    WHERE d.completed_at IS NULL
+    RETURNING d.webhook_id, d.kind
+), w AS (
+    UPDATE webhooks AS w SET
+        last_triggered_at = current_timestamp,
+        failure_count = CASE WHEN ? THEN 0 ELSE w.failure_count + 1 END,
+        is_active = CASE WHEN ? THEN w.is_active
+                         WHEN ? > 0 AND w.failure_count + 1 >= ? THEN false
+                         ELSE w.is_active END,
+        disabled_reason = CASE WHEN NOT ? AND w.is_active AND ? > 0 AND w.failure_count + 1 >= ? THEN ?
+                               ELSE w.disabled_reason END,
+        disabled_at = CASE WHEN NOT ? AND w.is_active AND ? > 0 AND w.failure_count + 1 >= ? THEN current_timestamp
+                           ELSE w.disabled_at END,
+        updated_at = current_timestamp
+    FROM d
+    WHERE w.id = d.webhook_id AND d.kind <> 'test'
+    RETURNING w.failure_count, w.is_active
+)
+SELECT (SELECT count(*) FROM d) > 0, (SELECT failure_count FROM w), (SELECT is_active FROM w)`,
+		d.ID, d.EventID, d.Event, d.Kind, d.RedeliveryOf, status, c.Attempts,
+		nilIfZero(c.StatusCode), nilIfEmpty(c.Error), d.WorkflowID, d.RunID, d.WebhookID,
+		c.Succeeded,
+		c.Succeeded, c.DisableAfter, c.DisableAfter,
+		c.Succeeded, c.DisableAfter, c.DisableAfter, c.DisabledReason,
+		c.Succeeded, c.DisableAfter, c.DisableAfter,
+	).Scan(ctx, &res.Completed, &failures, &active)
+	if err != nil {
+		return CompletionResult{}, fmt.Errorf("complete delivery: %w", err)
+	}
+	res.FailureCount = int(failures.Int64)
+	res.Disabled = active.Valid && !active.Bool
+	return res, nil
+}
+
+// DeactivateWebhook switches a webhook off for a reason the receiver gave (410 Gone).
+func DeactivateWebhook(ctx context.Context, db bun.IDB, id, reason string) error {
+	_, err := db.NewUpdate().Model((*Webhook)(nil)).
+		Set("is_active = false").
+		Set("disabled_reason = ?", reason).
+		Set("disabled_at = current_timestamp").
+		Set("updated_at = current_timestamp").
+		Where("id = ? AND is_active", id).
+		Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("deactivate webhook: %w", err)
+	}
+	return nil
+}
+
+func nilIfZero(n int) *int {
+	if n == 0 {
+		return nil
+	}
+	return &n
+}
+
+func nilIfEmpty(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// DeliveryCursor is the position after the last row of a page: newest first means
+// (created_at, id) descending.
+type DeliveryCursor struct {
+	CreatedAt time.Time
+	ID        string
+}
+
+// ListDeliveries returns up to limit of a webhook's deliveries, newest first, after
+// cursor (nil for the first page), optionally only those with status.
+func ListDeliveries(ctx context.Context, db bun.IDB, webhookID, status string, limit int, after *DeliveryCursor) ([]Delivery, error) {
+	ds := []Delivery{}
+	q := db.NewSelect().Model(&ds).
+		ExcludeColumn("request_body").
+		Where("webhook_id = ?", webhookID).
+		OrderExpr("created_at DESC, id DESC").
+		Limit(limit)
+	if status != "" {
+		q.Where("status = ?", status)
+	}
+	if after != nil {
+		q.Where("(created_at, id) < (?, ?)", after.CreatedAt, after.ID)
+	}
+	if err := q.Scan(ctx); err != nil {
+		return nil, fmt.Errorf("list deliveries: %w", err)
+	}
+	return ds, nil
+}
+
+// GetDelivery returns one delivery of a webhook, with its request body.
+func GetDelivery(ctx context.Context, db bun.IDB, webhookID, id string) (*Delivery, error) {
+	d := new(Delivery)
+	err := db.NewSelect().Model(d).Where("id = ? AND webhook_id = ?", id, webhookID).Scan(ctx)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get delivery: %w", err)
+	}
+	return d, nil
+}
+
+// PruneDeliveries deletes deliveries created before cutoff, in batches so a large
+// backlog does not hold one long transaction. It returns how many were deleted.
+func PruneDeliveries(ctx context.Context, db bun.IDB, cutoff time.Time, batch int) (int, error) {
+	total := 0
+	for {
+		res, err := db.NewRaw(`DELETE FROM webhook_deliveries WHERE id IN (
+    SELECT id FROM webhook_deliveries WHERE created_at < ? LIMIT ?)`, cutoff, batch).Exec(ctx)
+		if err != nil {
+			return total, fmt.Errorf("prune deliveries: %w", err)
+		}
+		n, _ := res.RowsAffected()
+		total += int(n)
+		if int(n) < batch {
+			return total, nil
+		}
+	}
+}

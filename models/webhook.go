@@ -1,0 +1,172 @@
+package models
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect/pgdialect"
+)
+
+// Webhook is a registered receiver URL and the events it subscribes to.
+type Webhook struct {
+	bun.BaseModel `bun:"table:webhooks,alias:w"`
+
+	ID                       string     `bun:"id,pk,type:uuid"`
+	UserID                   string     `bun:"user_id,notnull"`
+	Name                     string     `bun:"name,notnull"`
+	URL                      string     `bun:"url,notnull"`
+	SecretHash               string     `bun:"secret_hash,notnull"`
+	SecretSealed             []byte     `bun:"secret_sealed,notnull"`
+	SecretKeyVersion         int        `bun:"secret_key_version,notnull"`
+	PreviousSecretSealed     []byte     `bun:"previous_secret_sealed,nullzero"`
+	PreviousSecretKeyVersion int        `bun:"previous_secret_key_version,nullzero"`
+	PreviousSecretExpiresAt  *time.Time `bun:"previous_secret_expires_at"`
+	Events                   []string   `bun:"events,array,notnull"`
+	IsActive                 bool       `bun:"is_active,notnull"`
+	LastTriggeredAt          *time.Time `bun:"last_triggered_at"`
+	FailureCount             int        `bun:"failure_count,notnull"`
+	DisabledReason           *string    `bun:"disabled_reason"`
+	DisabledAt               *time.Time `bun:"disabled_at"`
+	CreatedAt                time.Time  `bun:"created_at,nullzero,notnull,default:current_timestamp"`
+	UpdatedAt                time.Time  `bun:"updated_at,nullzero,notnull,default:current_timestamp"`
+}
+
+// CreateWebhook inserts w unless its user already has maxPerUser webhooks. A
+// per-user advisory lock makes the count and the insert one decision, so two
+// concurrent creates cannot both slip under the cap.
+func CreateWebhook(ctx context.Context, db bun.IDB, w *Webhook, maxPerUser int) error {
+	return db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", "webhooks:"+w.UserID); err != nil {
+			return fmt.Errorf("lock user webhooks: %w", err)
+		}
+		n, err := tx.NewSelect().Model((*Webhook)(nil)).Where("user_id = ?", w.UserID).Count(ctx)
+		if err != nil {
+			return fmt.Errorf("count webhooks: %w", err)
+		}
+		if n >= maxPerUser {
+			return ErrLimitReached
+		}
+		if _, err := tx.NewInsert().Model(w).Returning("*").Exec(ctx); err != nil {
+			return fmt.Errorf("insert webhook: %w", err)
+		}
+		return nil
+	})
+}
+
+// ListWebhooks returns a user's webhooks, newest first.
+func ListWebhooks(ctx context.Context, db bun.IDB, userID string) ([]Webhook, error) {
+	hooks := []Webhook{}
+	err := db.NewSelect().Model(&hooks).
+		Where("user_id = ?", userID).
+		OrderExpr("created_at DESC, id DESC").
+		Scan(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list webhooks: %w", err)
+	}
+	return hooks, nil
+}
+
+// GetWebhook returns one of userID's webhooks; another user's is ErrNotFound.
+func GetWebhook(ctx context.Context, db bun.IDB, userID, id string) (*Webhook, error) {
+	w := new(Webhook)
+	err := db.NewSelect().Model(w).Where("id = ? AND user_id = ?", id, userID).Scan(ctx)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get webhook: %w", err)
+	}
+	return w, nil
+}
+
+// WebhookPatch holds the fields a PATCH may change; nil leaves a field as it is.
+type WebhookPatch struct {
+	Name     *string
+	URL      *string
+	Events   []string
+	IsActive *bool
+}
+
+// UpdateWebhook applies p to one of userID's webhooks in a single statement and
+// returns the new row. Turning a webhook on clears its failure streak and disabled
+// reason; turning it off records when and why.
+func UpdateWebhook(ctx context.Context, db bun.IDB, userID, id string, p WebhookPatch) (*Webhook, error) {
+	w := new(Webhook)
+	q := db.NewUpdate().Model(w).
+		Where("id = ? AND user_id = ?", id, userID).
+		Set("updated_at = current_timestamp").
+		Returning("*")
+	if p.Name != nil {
+		q.Set("name = ?", *p.Name)
+	}
+	if p.URL != nil {
+		q.Set("url = ?", *p.URL)
+	}
+	if p.Events != nil {
+		q.Set("events = ?", pgdialect.Array(p.Events))
+	}
+	if p.IsActive != nil && *p.IsActive {
+		q.Set("is_active = true, failure_count = 0, disabled_reason = NULL, disabled_at = NULL")
+	}
+	if p.IsActive != nil && !*p.IsActive {
+		q.Set("is_active = false").
+			Set("disabled_reason = CASE WHEN w.is_active THEN 'paused by user' ELSE w.disabled_reason END").
+			Set("disabled_at = CASE WHEN w.is_active THEN current_timestamp ELSE w.disabled_at END")
+	}
+	err := q.Scan(ctx)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("update webhook: %w", err)
+	}
+	return w, nil
+}
+
+// DeleteWebhook removes one of userID's webhooks and its delivery log.
+func DeleteWebhook(ctx context.Context, db bun.IDB, userID, id string) error {
+	res, err := db.NewDelete().Model((*Webhook)(nil)).Where("id = ? AND user_id = ?", id, userID).Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("delete webhook: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// SecretRotation is a newly issued secret in stored form.
+type SecretRotation struct {
+	Hash       string
+	Sealed     []byte
+	KeyVersion int
+	Grace      time.Duration
+}
+
+// RotateSecret makes r the webhook's secret and keeps the current one signing for
+// r.Grace, in one statement. It returns when the previous secret stops signing.
+func RotateSecret(ctx context.Context, db bun.IDB, userID, id string, r SecretRotation) (time.Time, error) {
+	var expires time.Time
+	err := db.NewUpdate().Model((*Webhook)(nil)).
+		Set("previous_secret_sealed = w.secret_sealed").
+		Set("previous_secret_key_version = w.secret_key_version").
+		Set("previous_secret_expires_at = current_timestamp + ?::interval", fmt.Sprintf("%d microseconds", r.Grace.Microseconds())).
+		Set("secret_hash = ?", r.Hash).
+		Set("secret_sealed = ?", r.Sealed).
+		Set("secret_key_version = ?", r.KeyVersion).
+		Set("updated_at = current_timestamp").
+		Where("id = ? AND user_id = ?", id, userID).
+		Returning("previous_secret_expires_at").
+		Scan(ctx, &expires)
+	if errors.Is(err, sql.ErrNoRows) {
+		return time.Time{}, ErrNotFound
+	}
+	if err != nil {
+		return time.Time{}, fmt.Errorf("rotate secret: %w", err)
+	}
+	return expires, nil
+}

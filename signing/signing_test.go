@@ -1,0 +1,92 @@
+package signing_test
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/assetsup/webhooks/signing"
+)
+
+// vector is one entry of the shared, independently computed signature vectors.
+type vector struct {
+	Secret           string `json:"secret"`
+	Body             string `json:"body"`
+	AssetsUp         string `json:"x_assetsup_signature"`
+	WebhookID        string `json:"webhook_id"`
+	WebhookTimestamp string `json:"webhook_timestamp"`
+	WebhookSignature string `json:"webhook_signature"`
+}
+
+func loadVectors(t *testing.T) []vector {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join("..", "..", "shared", "vectors", "signatures.json"))
+	require.NoError(t, err, "the shared signature vectors must sit beside the repository")
+	var doc struct {
+		Vectors []vector `json:"vectors"`
+	}
+	require.NoError(t, json.Unmarshal(raw, &doc))
+	require.NotEmpty(t, doc.Vectors)
+	return doc.Vectors
+}
+
+func TestSignMatchesVectors(t *testing.T) {
+	for i, v := range loadVectors(t) {
+		t.Run(strconv.Itoa(i), func(t *testing.T) {
+			assert.Equal(t, v.AssetsUp, signing.Sign(v.Secret, []byte(v.Body)))
+			assert.True(t, signing.Verify(v.Secret, []byte(v.Body), v.AssetsUp))
+			assert.False(t, signing.Verify(v.Secret, []byte(v.Body+" "), v.AssetsUp))
+			assert.False(t, signing.Verify(v.Secret+"x", []byte(v.Body), v.AssetsUp))
+
+			ts, err := strconv.ParseInt(v.WebhookTimestamp, 10, 64)
+			require.NoError(t, err)
+			got, err := signing.StandardSign(v.Secret, v.WebhookID, ts, []byte(v.Body))
+			require.NoError(t, err)
+			assert.Equal(t, v.WebhookSignature, got)
+		})
+	}
+}
+
+func TestSignAllDuringRotation(t *testing.T) {
+	vs := loadVectors(t)
+	newSecret, oldSecret := vs[1].Secret, vs[0].Secret
+	body := []byte(vs[0].Body)
+
+	header := signing.SignAll([]string{newSecret, oldSecret}, body)
+	assert.Equal(t, signing.Sign(newSecret, body)+","+signing.Sign(oldSecret, body), header)
+	assert.True(t, signing.Verify(oldSecret, body, header))
+	assert.True(t, signing.Verify(newSecret, body, header))
+	assert.False(t, signing.Verify("whsec_other", body, header))
+
+	std, err := signing.StandardSignAll([]string{newSecret, oldSecret}, "evt_01", 1795867200, body)
+	require.NoError(t, err)
+	assert.Contains(t, std, vs[0].WebhookSignature)
+	assert.Regexp(t, `^v1,\S+ v1,\S+$`, std)
+}
+
+func TestStandardSignRejectsNonBase64Secret(t *testing.T) {
+	_, err := signing.StandardSign("whsec_***", "m", 1, nil)
+	require.Error(t, err)
+}
+
+func FuzzVerify(f *testing.F) {
+	f.Add("whsec_AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=", []byte(`{"a":1}`), "sha256=00")
+	f.Add("", []byte{}, "")
+	f.Add("k", []byte("x"), ",,sha256=,")
+	f.Fuzz(func(t *testing.T, secret string, body []byte, header string) {
+		sig := signing.Sign(secret, body)
+		if !signing.Verify(secret, body, sig) {
+			t.Fatalf("own signature does not verify")
+		}
+		if !signing.Verify(secret, body, header+","+sig) {
+			t.Fatalf("signature in a list does not verify")
+		}
+		_ = signing.Verify(secret, body, header)
+		_, _ = signing.StandardSign(secret, "id", 1, body)
+	})
+}

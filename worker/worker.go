@@ -1,0 +1,76 @@
+// Package worker builds the Temporal worker that runs deliveries: it registers the
+// workflows under their contract names and the activities struct.
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/operatorservice/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	sdkworker "go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/assetsup/webhooks/activities"
+	"github.com/assetsup/webhooks/workflows"
+)
+
+// Options are the worker's concurrency caps.
+type Options struct {
+	TaskQueue                    string
+	MaxConcurrentActivities      int
+	MaxConcurrentWorkflowTasks   int
+	MaxConcurrentLocalActivities int
+	Pollers                      int
+}
+
+// New returns a worker on opts.TaskQueue running wf and sender.
+func New(c client.Client, opts Options, wf *workflows.Workflows, sender *activities.Sender) sdkworker.Worker {
+	w := sdkworker.New(c, opts.TaskQueue, sdkworker.Options{
+		MaxConcurrentActivityExecutionSize:      opts.MaxConcurrentActivities,
+		MaxConcurrentWorkflowTaskExecutionSize:  opts.MaxConcurrentWorkflowTasks,
+		MaxConcurrentLocalActivityExecutionSize: opts.MaxConcurrentLocalActivities,
+		MaxConcurrentActivityTaskPollers:        opts.Pollers,
+		MaxConcurrentWorkflowTaskPollers:        opts.Pollers,
+	})
+	Register(w, wf, sender)
+	return w
+}
+
+// Register puts the workflows and activities on any registry: a worker, or a test environment.
+func Register(r sdkworker.Registry, wf *workflows.Workflows, sender *activities.Sender) {
+	r.RegisterWorkflowWithOptions(wf.DispatchEvent, workflow.RegisterOptions{Name: workflows.DispatchEventName})
+	r.RegisterWorkflowWithOptions(wf.DeliverWebhook, workflow.RegisterOptions{Name: workflows.DeliverWebhookName})
+	r.RegisterActivity(sender)
+}
+
+// EnsureSearchAttributes registers the delivery search attributes on the namespace if
+// they are missing, so deliveries can set them. Clusters that forbid this need them
+// registered by an operator first; the error says which.
+func EnsureSearchAttributes(ctx context.Context, c client.Client, namespace string) error {
+	attrs := map[string]enums.IndexedValueType{}
+	for _, k := range workflows.SearchAttributeKeys() {
+		attrs[k.GetName()] = enums.INDEXED_VALUE_TYPE_KEYWORD
+	}
+	existing, err := c.OperatorService().ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: namespace})
+	if err != nil {
+		return fmt.Errorf("list search attributes: %w", err)
+	}
+	for name := range existing.GetCustomAttributes() {
+		delete(attrs, name)
+	}
+	if len(attrs) == 0 {
+		return nil
+	}
+	_, err = c.OperatorService().AddSearchAttributes(ctx, &operatorservice.AddSearchAttributesRequest{
+		Namespace: namespace, SearchAttributes: attrs,
+	})
+	var exists *serviceerror.AlreadyExists
+	if err != nil && !errors.As(err, &exists) {
+		return fmt.Errorf("add search attributes WebhookId, WebhookEvent, WebhookUserId (Keyword): %w", err)
+	}
+	return nil
+}

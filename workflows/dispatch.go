@@ -1,0 +1,159 @@
+package workflows
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/assetsup/webhooks/activities"
+	"github.com/assetsup/webhooks/events"
+)
+
+// DispatchEventInput is what the AssetsUp backend hands over: one event for one user.
+// JSON names are the cross-language contract.
+type DispatchEventInput struct {
+	// ID is the event's idempotency key: the same id is delivered once per webhook.
+	ID         string                   `json:"id"`
+	Event      events.NotificationEvent `json:"event"`
+	UserID     string                   `json:"userId"`
+	Data       json.RawMessage          `json:"data,omitempty"`
+	OccurredAt time.Time                `json:"occurredAt"`
+
+	// Progress carried across continue-as-new for a large fan-out; callers leave it empty.
+	Cursor     string `json:"cursor,omitempty"`
+	Started    int    `json:"started,omitempty"`
+	Duplicates int    `json:"duplicates,omitempty"`
+}
+
+// DispatchEventResult counts the deliveries this dispatch started, and those that an
+// earlier dispatch of the same event had already started.
+type DispatchEventResult struct {
+	Started    int `json:"started"`
+	Duplicates int `json:"duplicates"`
+}
+
+// eventIDPattern keeps event ids usable inside workflow ids and headers.
+var eventIDPattern = regexp.MustCompile(`^[A-Za-z0-9._:\-]{1,200}$`)
+
+// Validate checks an event before anything is delivered; the error names the field.
+func (in DispatchEventInput) Validate(maxDataBytes int) error {
+	switch {
+	case !eventIDPattern.MatchString(in.ID):
+		return errors.New("id is required: 1 to 200 letters, digits, '.', '_', ':' or '-'")
+	case !in.Event.Valid():
+		return fmt.Errorf("event %q is not a NotificationEvent; valid events: %s", in.Event, events.Names())
+	case in.UserID == "":
+		return errors.New("userId is required: events are delivered to one user's webhooks")
+	case len(in.Data) > maxDataBytes:
+		return fmt.Errorf("data is %d bytes; the limit is %d", len(in.Data), maxDataBytes)
+	}
+	if d := bytes.TrimSpace(in.Data); len(d) > 0 && !bytes.Equal(d, []byte("null")) && d[0] != '{' {
+		return errors.New("data must be a JSON object")
+	}
+	return nil
+}
+
+// DispatchEvent starts one DeliverWebhook per active webhook of the user subscribed to
+// the event. Each delivery's workflow id comes from (event id, webhook id), so a second
+// dispatch of the same event starts nothing new. Deliveries are abandoned children:
+// they outlive this workflow, which waits only until each has started. A large fan-out
+// pages through subscribers and continues as new to keep its history small.
+func (w *Workflows) DispatchEvent(ctx workflow.Context, in DispatchEventInput) (DispatchEventResult, error) {
+	if err := in.Validate(w.cfg.MaxEventDataBytes); err != nil {
+		return DispatchEventResult{}, temporal.NewNonRetryableApplicationError("invalid event: "+err.Error(), ErrTypeInvalidEvent, nil)
+	}
+	if in.OccurredAt.IsZero() {
+		in.OccurredAt = workflow.Now(ctx).UTC()
+	}
+	if d := bytes.TrimSpace(in.Data); len(d) == 0 || bytes.Equal(d, []byte("null")) {
+		in.Data = json.RawMessage(`{}`)
+	}
+	payload := events.Payload{
+		ID:        in.ID,
+		Event:     in.Event,
+		Timestamp: in.OccurredAt.UTC().Format(time.RFC3339),
+		Data:      in.Data,
+	}
+	listCtx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+		StartToCloseTimeout: 30 * time.Second,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:    time.Second,
+			BackoffCoefficient: 2,
+			MaximumInterval:    w.cfg.RecordRetryMaxInterval,
+		},
+	})
+	var a *activities.Sender
+	startedThisRun := 0
+	for {
+		var page activities.ListSubscribersResult
+		err := workflow.ExecuteLocalActivity(listCtx, a.ListSubscribers, activities.ListSubscribersInput{
+			UserID: in.UserID, Event: in.Event, After: in.Cursor,
+		}).Get(ctx, &page)
+		if err != nil {
+			return DispatchEventResult{}, fmt.Errorf("list subscribers: %w", err)
+		}
+
+		futures := make([]workflow.ChildWorkflowFuture, len(page.Subscribers))
+		for i, sub := range page.Subscribers {
+			futures[i] = workflow.ExecuteChildWorkflow(w.deliveryContext(ctx, in, sub), DeliverWebhookName, DeliverWebhookInput{
+				DeliveryID: DeliveryID(in.ID, sub.ID),
+				WebhookID:  sub.ID,
+				UserID:     in.UserID,
+				Kind:       KindEvent,
+				Payload:    payload,
+			})
+		}
+		for _, f := range futures {
+			err := f.GetChildWorkflowExecution().Get(ctx, nil)
+			var dup *temporal.ChildWorkflowExecutionAlreadyStartedError
+			switch {
+			case err == nil:
+				in.Started++
+			case errors.As(err, &dup):
+				in.Duplicates++
+			default:
+				return DispatchEventResult{}, fmt.Errorf("start delivery: %w", err)
+			}
+		}
+		startedThisRun += len(page.Subscribers)
+		if page.Next == "" {
+			return DispatchEventResult{Started: in.Started, Duplicates: in.Duplicates}, nil
+		}
+		in.Cursor = page.Next
+		if startedThisRun >= w.cfg.ChildrenPerRun {
+			return DispatchEventResult{}, workflow.NewContinueAsNewError(ctx, DispatchEventName, in)
+		}
+	}
+}
+
+func (w *Workflows) deliveryContext(ctx workflow.Context, in DispatchEventInput, sub activities.Subscriber) workflow.Context {
+	return workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+		WorkflowID:            DeliveryWorkflowID(in.ID, sub.ID),
+		ParentClosePolicy:     enumspb.PARENT_CLOSE_POLICY_ABANDON,
+		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		TypedSearchAttributes: DeliverySearchAttributes(sub.ID, in.Event, in.UserID),
+		Memo:                  DeliveryMemo(sub.Name, sub.Host),
+	})
+}
+
+// DeliverySearchAttributes are the attributes operators filter deliveries by.
+func DeliverySearchAttributes(webhookID string, event events.NotificationEvent, userID string) temporal.SearchAttributes {
+	return temporal.NewSearchAttributes(
+		SearchAttrWebhookID.ValueSet(webhookID),
+		SearchAttrEvent.ValueSet(string(event)),
+		SearchAttrUserID.ValueSet(userID),
+	)
+}
+
+// DeliveryMemo is what the Web UI shows beside a delivery: the webhook's name and the
+// URL's host, never its path, query or secret.
+func DeliveryMemo(name, host string) map[string]any {
+	return map[string]any{"webhookName": name, "host": host}
+}
