@@ -56,8 +56,10 @@ func NewSender(db bun.IDB, client *http.Client, box *secrets.Box, cfg Config, lo
 	return &Sender{db: db, client: client, box: box, now: time.Now, cfg: cfg, log: logger}
 }
 
-// WithClock replaces the clock, for tests of time-dependent signing (rotation grace).
-func (s *Sender) WithClock(now func() time.Time) *Sender {
+// WithClock returns a copy of s reading time from now, for tests of time-dependent
+// signing (rotation grace). A function, not a method: every exported method of
+// Sender is registered as an activity.
+func WithClock(s *Sender, now func() time.Time) *Sender {
 	c := *s
 	c.now = now
 	return &c

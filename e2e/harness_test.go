@@ -1,0 +1,180 @@
+package e2e_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/require"
+
+	"github.com/assetsup/webhooks/api"
+	"github.com/assetsup/webhooks/internal/testenv"
+	"github.com/assetsup/webhooks/netguard"
+	"github.com/assetsup/webhooks/secrets"
+)
+
+func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
+
+var jwtSecret = []byte("e2e-jwt-secret-that-is-long-enough-000")
+
+// stack is one test's service: a real worker on its own task queue, the real API
+// router, the package's dev server and database.
+type stack struct {
+	t         *testing.T
+	box       *secrets.Box
+	taskQueue string
+	router    http.Handler
+}
+
+func newStack(t *testing.T, settings testenv.WorkerSettings) *stack {
+	t.Helper()
+	settings.Box = testenv.Box(t)
+	tq := testenv.StartWorker(t, settings)
+	router := api.NewRouter(api.Deps{
+		DB: testenv.DB(t), Temporal: testenv.Temporal(t), Box: settings.Box,
+		Policy: netguard.NewPolicy(true, nil), Logger: testenv.Logger(t),
+		Config: api.Config{
+			JWTSecret: jwtSecret, MaxBodyBytes: 64 << 10, MaxWebhooksPerUser: 2000, TaskQueue: tq,
+			TestTimeout: 15 * time.Second, TemporalTimeout: 5 * time.Second, SecretGrace: time.Hour,
+			RateLimit: 10000, RateBurst: 10000,
+		},
+	})
+	return &stack{t: t, box: settings.Box, taskQueue: tq, router: router}
+}
+
+// call sends one API request as user and decodes the JSON answer into out (if non-nil).
+func (s *stack) call(user, method, path string, body any, out any) int {
+	s.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		require.NoError(s.t, err)
+		rd = bytes.NewReader(b)
+	}
+	req := httptest.NewRequest(method, path, rd)
+	tok, err := api.IssueToken(jwtSecret, user, time.Hour, time.Now())
+	require.NoError(s.t, err)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set("Content-Type", "application/json")
+	rec := httptest.NewRecorder()
+	s.router.ServeHTTP(rec, req)
+	if out != nil {
+		require.NoError(s.t, json.Unmarshal(rec.Body.Bytes(), out), rec.Body.String())
+	}
+	return rec.Code
+}
+
+type created struct {
+	ID           string `json:"id"`
+	Secret       string `json:"secret"`
+	FailureCount int    `json:"failureCount"`
+	IsActive     bool   `json:"isActive"`
+}
+
+func (s *stack) createWebhook(user, url string, events ...string) created {
+	s.t.Helper()
+	var c created
+	code := s.call(user, http.MethodPost, "/webhooks", map[string]any{"name": "hook", "url": url, "events": events}, &c)
+	require.Equal(s.t, http.StatusCreated, code)
+	require.NotEmpty(s.t, c.Secret)
+	return c
+}
+
+// request is one POST a receiver got.
+type request struct {
+	Body   []byte
+	Header http.Header
+	At     time.Time
+}
+
+// receiver is a local webhook endpoint whose answer a test can change.
+type receiver struct {
+	*httptest.Server
+	mu       sync.Mutex
+	requests []request
+	status   int
+	got      chan struct{}
+}
+
+func newReceiver(t *testing.T, status int) *receiver {
+	r := &receiver{status: status, got: make(chan struct{}, 10000)}
+	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		body, _ := io.ReadAll(req.Body)
+		r.mu.Lock()
+		r.requests = append(r.requests, request{Body: body, Header: req.Header.Clone(), At: time.Now()})
+		status := r.status
+		r.mu.Unlock()
+		w.WriteHeader(status)
+		r.got <- struct{}{}
+	}))
+	t.Cleanup(r.Close)
+	return r
+}
+
+func (r *receiver) setStatus(code int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.status = code
+}
+
+func (r *receiver) all() []request {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]request(nil), r.requests...)
+}
+
+// waitFor blocks until the receiver has n requests in all, or fails the test.
+func (r *receiver) waitFor(t *testing.T, n int, within time.Duration) []request {
+	t.Helper()
+	deadline := time.After(within)
+	for len(r.all()) < n {
+		select {
+		case <-r.got:
+		case <-deadline:
+			t.Fatalf("receiver got %d requests, want %d within %s", len(r.all()), n, within)
+		}
+	}
+	return r.all()
+}
+
+// verify recomputes the signature independently of the signing package.
+func verify(t *testing.T, secret string, req request) {
+	t.Helper()
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write(req.Body)
+	want := "sha256=" + hex.EncodeToString(mac.Sum(nil))
+	require.Equal(t, want, req.Header.Get("X-AssetsUp-Signature"), "signature over the received bytes")
+}
+
+func newUser() string { return "user-" + uuid.NewString() }
+
+// eventually polls cond until it holds or within passes.
+func eventually(t *testing.T, within time.Duration, cond func() bool, msg string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), within)
+	defer cancel()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("timed out: %s", msg)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func newRecorder(h http.Handler, method, path string) *httptest.ResponseRecorder {
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(method, path, nil))
+	return rec
+}

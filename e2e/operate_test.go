@@ -1,0 +1,169 @@
+package e2e_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/assetsup/webhooks/api"
+	"github.com/assetsup/webhooks/dispatch"
+	"github.com/assetsup/webhooks/events"
+	"github.com/assetsup/webhooks/internal/testenv"
+	"github.com/assetsup/webhooks/netguard"
+	"github.com/assetsup/webhooks/workflows"
+)
+
+type testAnswer struct {
+	DeliveryID string  `json:"deliveryId"`
+	Delivered  *bool   `json:"delivered"`
+	StatusCode *int    `json:"statusCode"`
+	DurationMS *int64  `json:"durationMs"`
+	Error      *string `json:"error"`
+}
+
+func TestTestEndpoint(t *testing.T) {
+	s := newStack(t, testenv.WorkerSettings{})
+	ok := newReceiver(t, http.StatusOK)
+	failing := newReceiver(t, http.StatusServiceUnavailable)
+	user := newUser()
+	good := s.createWebhook(user, ok.URL, "LOW_STOCK")
+	bad := s.createWebhook(user, failing.URL, "LOW_STOCK")
+
+	var ans testAnswer
+	require.Equal(t, http.StatusOK, s.call(user, http.MethodPost, "/webhooks/"+good.ID+"/test", nil, &ans))
+	require.NotNil(t, ans.Delivered)
+	assert.True(t, *ans.Delivered)
+	assert.Equal(t, 200, *ans.StatusCode)
+	assert.NotEmpty(t, ans.DeliveryID)
+	req := ok.all()[0]
+	verify(t, good.Secret, req)
+	assert.Regexp(t, `^\{"event":"webhook\.test","timestamp":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"\}$`, string(req.Body))
+	assert.Equal(t, ans.DeliveryID, req.Header.Get("X-AssetsUp-Delivery"))
+
+	// A failing receiver: one attempt, the status reported, the streak untouched.
+	ans = testAnswer{}
+	require.Equal(t, http.StatusOK, s.call(user, http.MethodPost, "/webhooks/"+bad.ID+"/test", nil, &ans))
+	assert.False(t, *ans.Delivered)
+	assert.Equal(t, 503, *ans.StatusCode)
+	assert.Contains(t, *ans.Error, "503")
+	assert.Len(t, failing.all(), 1)
+	failures, _ := webhookState(t, bad.ID)
+	assert.Equal(t, 0, failures)
+
+	// Works on a paused webhook; another user's is a 404.
+	require.Equal(t, http.StatusOK, s.call(user, http.MethodPatch, "/webhooks/"+good.ID, map[string]any{"isActive": false}, nil))
+	require.Equal(t, http.StatusOK, s.call(user, http.MethodPost, "/webhooks/"+good.ID+"/test", nil, &ans))
+	assert.True(t, *ans.Delivered)
+	assert.Equal(t, http.StatusNotFound, s.call(newUser(), http.MethodPost, "/webhooks/"+good.ID+"/test", nil, nil))
+}
+
+func TestTemporalDownAnswers503AndRegistryWorks(t *testing.T) {
+	// A lazy client to a port nothing listens on: Temporal is down.
+	tc, err := client.NewLazyClient(client.Options{HostPort: "127.0.0.1:1", Logger: testenv.QuietLogger()})
+	require.NoError(t, err)
+	defer tc.Close()
+	router := api.NewRouter(api.Deps{
+		DB: testenv.DB(t), Temporal: tc, Box: testenv.Box(t), Policy: netguard.NewPolicy(true, nil), Logger: testenv.Logger(t),
+		Config: api.Config{JWTSecret: jwtSecret, MaxBodyBytes: 64 << 10, MaxWebhooksPerUser: 10, TaskQueue: "none",
+			TestTimeout: 5 * time.Second, TemporalTimeout: 2 * time.Second, RateLimit: 100, RateBurst: 100},
+	})
+	s := &stack{t: t, router: router}
+	user := newUser()
+	hook := s.createWebhook(user, "http://127.0.0.1:9/x", "LOW_STOCK")
+
+	var body struct {
+		Error struct{ Code string } `json:"error"`
+	}
+	assert.Equal(t, http.StatusServiceUnavailable, s.call(user, http.MethodPost, "/webhooks/"+hook.ID+"/test", nil, &body))
+	assert.Equal(t, "temporal_unavailable", body.Error.Code)
+	assert.Equal(t, http.StatusOK, s.call(user, http.MethodGet, "/webhooks/"+hook.ID, nil, nil))
+	assert.Equal(t, http.StatusNoContent, s.call(user, http.MethodDelete, "/webhooks/"+hook.ID, nil, nil))
+
+	rec := newRecorder(router, http.MethodGet, "/readyz")
+	assert.Equal(t, http.StatusServiceUnavailable, rec.Code)
+	assert.Contains(t, rec.Body.String(), `"temporal":"unreachable"`)
+	assert.Contains(t, rec.Body.String(), `"database":"ok"`)
+}
+
+func TestFanOutToManySubscribers(t *testing.T) {
+	const n = 1000
+	settings := testenv.WorkerSettings{Workflows: testenv.DefaultWorkflowConfig(), Sender: testenv.DefaultSenderConfig()}
+	settings.Workflows.ChildrenPerRun = 300 // continues as new three times
+	s := newStack(t, settings)
+	rcv := newReceiver(t, http.StatusOK)
+	user := newUser()
+	for range n {
+		s.createWebhook(user, rcv.URL, "CHECKOUT_OVERDUE")
+	}
+	eventID, err := dispatcher(t, s).Trigger(context.Background(), events.CheckoutOverdue, dispatch.Payload{UserID: user})
+	require.NoError(t, err)
+	assert.Equal(t, workflows.DispatchEventResult{Started: n}, dispatchResult(t, eventID))
+	reqs := rcv.waitFor(t, n, 3*time.Minute)
+	seen := map[string]bool{}
+	for _, r := range reqs {
+		seen[r.Header.Get("X-AssetsUp-Delivery")] = true
+	}
+	assert.Len(t, seen, n, "one delivery per subscriber, each with its own id")
+}
+
+func TestNoWorkflowHistoryContainsASecret(t *testing.T) {
+	s := newStack(t, testenv.WorkerSettings{})
+	ok := newReceiver(t, http.StatusOK)
+	failing := newReceiver(t, http.StatusInternalServerError)
+	user := newUser()
+	hooks := []created{s.createWebhook(user, ok.URL+"/in?token=query-secret", "LOW_STOCK"), s.createWebhook(user, failing.URL, "LOW_STOCK")}
+	eventID, err := dispatcher(t, s).Trigger(context.Background(), events.LowStock, dispatch.Payload{UserID: user})
+	require.NoError(t, err)
+	for _, h := range hooks {
+		deliveryResult(t, eventID, h.ID)
+	}
+	var rot struct{ Secret string }
+	require.Equal(t, http.StatusOK, s.call(user, http.MethodPost, "/webhooks/"+hooks[0].ID+"/rotate-secret", nil, &rot))
+	require.Equal(t, http.StatusOK, s.call(user, http.MethodPost, "/webhooks/"+hooks[0].ID+"/test", nil, nil))
+
+	forbidden := []string{rot.Secret, strings.TrimPrefix(rot.Secret, "whsec_"), "query-secret"}
+	for _, h := range hooks {
+		forbidden = append(forbidden, h.Secret, strings.TrimPrefix(h.Secret, "whsec_"))
+	}
+	c := testenv.Temporal(t)
+	ctx := context.Background()
+	checked := 0
+	var next []byte
+	for {
+		page, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{NextPageToken: next})
+		require.NoError(t, err)
+		for _, ex := range page.Executions {
+			it := c.GetWorkflowHistory(ctx, ex.Execution.WorkflowId, ex.Execution.RunId, false, 0)
+			for it.HasNext() {
+				ev, err := it.Next()
+				require.NoError(t, err)
+				// Binary protobuf carries every payload's bytes as they are (no base64),
+				// so searching it looks inside inputs, results, memos and failures alike.
+				raw, err := proto.Marshal(ev)
+				require.NoError(t, err)
+				for _, secret := range forbidden {
+					require.False(t, bytes.Contains(raw, []byte(secret)), "history of %s holds a secret in %s", ex.Execution.WorkflowId, ev.EventType)
+					require.False(t, bytes.Contains(raw, []byte(base64.StdEncoding.EncodeToString([]byte(secret)))))
+				}
+				checked++
+			}
+		}
+		if next = page.NextPageToken; len(next) == 0 {
+			break
+		}
+	}
+	assert.Greater(t, checked, 20, "histories were read")
+	for _, secret := range forbidden {
+		assert.NotContains(t, testenv.Logs.String(), secret, "logs hold a secret")
+	}
+}
