@@ -15,6 +15,7 @@ all: build
 
 build:
 	$(GO) build -o bin/webhooks ./cmd/webhooks
+	$(GO) build -o bin/receiver ./cmd/receiver
 
 ## temporal: the real Temporal CLI (dev server + Web UI), built from source in tools/.
 temporal: bin/temporal

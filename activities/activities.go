@@ -37,6 +37,7 @@ type Config struct {
 	DisableAfterFailures int
 	DBRetryTimeout       time.Duration
 	DispatchPageSize     int
+	DeliveryRetention    time.Duration
 	UserAgent            string
 }
 

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -69,6 +70,7 @@ type Config struct {
 	DispatchPageSize        int           `env:"WEBHOOK_DISPATCH_PAGE_SIZE" envDefault:"100"`
 	DispatchChildrenPerRun  int           `env:"WEBHOOK_DISPATCH_CHILDREN_PER_RUN" envDefault:"500"`
 	DeliveryRetention       time.Duration `env:"WEBHOOK_DELIVERY_RETENTION" envDefault:"720h"`
+	PruneInterval           time.Duration `env:"WEBHOOK_DELIVERY_PRUNE_INTERVAL" envDefault:"1h"`
 
 	WorkerActivitySlots      int `env:"WORKER_MAX_CONCURRENT_ACTIVITIES" envDefault:"200"`
 	WorkerWorkflowTaskSlots  int `env:"WORKER_MAX_CONCURRENT_WORKFLOW_TASKS" envDefault:"200"`
@@ -92,7 +94,7 @@ const (
 func Load(role Role) (Config, error) {
 	var c Config
 	if err := env.Parse(&c); err != nil {
-		return Config{}, fmt.Errorf("read environment: %w", err)
+		return Config{}, fmt.Errorf("invalid configuration: %w", nameVariables(err))
 	}
 	if err := c.Validate(role); err != nil {
 		return Config{}, err
@@ -156,6 +158,7 @@ func (c Config) Validate(role Role) error {
 		need(c.DispatchChildrenPerRun >= c.DispatchPageSize && c.DispatchChildrenPerRun <= 1000,
 			"WEBHOOK_DISPATCH_CHILDREN_PER_RUN must be between WEBHOOK_DISPATCH_PAGE_SIZE and 1000")
 		need(c.DeliveryRetention > 0, "WEBHOOK_DELIVERY_RETENTION must be positive")
+		need(c.PruneInterval >= time.Minute, "WEBHOOK_DELIVERY_PRUNE_INTERVAL must be at least 1m")
 		need(c.WorkerActivitySlots > 0 && c.WorkerWorkflowTaskSlots > 0 && c.WorkerLocalActivitySlots > 0 && c.WorkerPollers > 0,
 			"WORKER_MAX_CONCURRENT_* and WORKER_POLLERS must be positive")
 	}
@@ -232,4 +235,25 @@ func EnvNames() []string {
 		names[i] = p.Key
 	}
 	return names
+}
+
+// nameVariables rewrites the parser's errors to name the environment variable, not the
+// Go field, since the variable is what an operator sets.
+func nameVariables(err error) error {
+	var agg env.AggregateError
+	if !errors.As(err, &agg) {
+		return err
+	}
+	errs := make([]error, 0, len(agg.Errors))
+	for _, e := range agg.Errors {
+		var pe env.ParseError
+		if errors.As(e, &pe) {
+			if f, ok := reflect.TypeFor[Config]().FieldByName(pe.Name); ok {
+				key, _, _ := strings.Cut(f.Tag.Get("env"), ",")
+				e = fmt.Errorf("%s: cannot parse as %s: %w", key, pe.Type, pe.Err)
+			}
+		}
+		errs = append(errs, e)
+	}
+	return errors.Join(errs...)
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -20,6 +21,7 @@ import (
 	"github.com/assetsup/webhooks/events"
 	"github.com/assetsup/webhooks/internal/testenv"
 	"github.com/assetsup/webhooks/netguard"
+	"github.com/assetsup/webhooks/worker"
 	"github.com/assetsup/webhooks/workflows"
 )
 
@@ -166,4 +168,37 @@ func TestNoWorkflowHistoryContainsASecret(t *testing.T) {
 	for _, secret := range forbidden {
 		assert.NotContains(t, testenv.Logs.String(), secret, "logs hold a secret")
 	}
+}
+
+func TestDeliveryLogPruning(t *testing.T) {
+	settings := testenv.WorkerSettings{Workflows: testenv.DefaultWorkflowConfig(), Sender: testenv.DefaultSenderConfig()}
+	settings.Sender.DeliveryRetention = time.Hour
+	s := newStack(t, settings)
+	ctx := context.Background()
+	c := testenv.Temporal(t)
+
+	// The Schedule is created once and converges on the configured interval.
+	require.NoError(t, worker.EnsurePruneSchedule(ctx, c, s.taskQueue, 2*time.Hour))
+	require.NoError(t, worker.EnsurePruneSchedule(ctx, c, s.taskQueue, 3*time.Hour))
+	desc, err := c.ScheduleClient().GetHandle(ctx, worker.PruneScheduleID).Describe(ctx)
+	require.NoError(t, err)
+	require.Len(t, desc.Schedule.Spec.Intervals, 1)
+	assert.Equal(t, 3*time.Hour, desc.Schedule.Spec.Intervals[0].Every)
+
+	user := newUser()
+	hook := s.createWebhook(user, "http://127.0.0.1:9/", "LOW_STOCK")
+	db := testenv.DB(t)
+	for i, age := range []time.Duration{3 * time.Hour, 2 * time.Hour, 10 * time.Minute} {
+		_, err := db.ExecContext(ctx, `INSERT INTO webhook_deliveries (id, webhook_id, event_id, event, workflow_id, run_id, created_at)
+VALUES (gen_random_uuid(), ?, ?, 'LOW_STOCK', 'w', 'r', now() - ?::interval)`, hook.ID, fmt.Sprint("evt-", i), fmt.Sprintf("%d seconds", int(age.Seconds())))
+		require.NoError(t, err)
+	}
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "prune-" + user, TaskQueue: s.taskQueue}, workflows.PruneDeliveriesName)
+	require.NoError(t, err)
+	var res struct{ Deleted int }
+	require.NoError(t, run.Get(ctx, &res))
+	var left int
+	require.NoError(t, db.NewRaw("SELECT count(*) FROM webhook_deliveries WHERE webhook_id = ?", hook.ID).Scan(ctx, &left))
+	assert.Equal(t, 1, left, "only the delivery younger than the retention stays")
+	assert.GreaterOrEqual(t, res.Deleted, 2)
 }

@@ -6,11 +6,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
 	sdkworker "go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
@@ -44,6 +46,7 @@ func New(c client.Client, opts Options, wf *workflows.Workflows, sender *activit
 func Register(r sdkworker.Registry, wf *workflows.Workflows, sender *activities.Sender) {
 	r.RegisterWorkflowWithOptions(wf.DispatchEvent, workflow.RegisterOptions{Name: workflows.DispatchEventName})
 	r.RegisterWorkflowWithOptions(wf.DeliverWebhook, workflow.RegisterOptions{Name: workflows.DeliverWebhookName})
+	r.RegisterWorkflowWithOptions(wf.PruneDeliveries, workflow.RegisterOptions{Name: workflows.PruneDeliveriesName})
 	r.RegisterActivity(sender)
 }
 
@@ -71,6 +74,38 @@ func EnsureSearchAttributes(ctx context.Context, c client.Client, namespace stri
 	var exists *serviceerror.AlreadyExists
 	if err != nil && !errors.As(err, &exists) {
 		return fmt.Errorf("add search attributes WebhookId, WebhookEvent, WebhookUserId (Keyword): %w", err)
+	}
+	return nil
+}
+
+// PruneScheduleID names the Schedule that trims the delivery log.
+const PruneScheduleID = "webhooks-prune-deliveries"
+
+// EnsurePruneSchedule creates the delivery log pruning Schedule, or updates its
+// interval when it exists, so every worker start converges on the configured one.
+func EnsurePruneSchedule(ctx context.Context, c client.Client, taskQueue string, every time.Duration) error {
+	spec := client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: every}}}
+	action := &client.ScheduleWorkflowAction{
+		ID: PruneScheduleID, Workflow: workflows.PruneDeliveriesName, TaskQueue: taskQueue,
+	}
+	_, err := c.ScheduleClient().Create(ctx, client.ScheduleOptions{
+		ID: PruneScheduleID, Spec: spec, Action: action, Overlap: enums.SCHEDULE_OVERLAP_POLICY_SKIP,
+	})
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, temporal.ErrScheduleAlreadyRunning) {
+		return fmt.Errorf("create prune schedule: %w", err)
+	}
+	err = c.ScheduleClient().GetHandle(ctx, PruneScheduleID).Update(ctx, client.ScheduleUpdateOptions{
+		DoUpdate: func(in client.ScheduleUpdateInput) (*client.ScheduleUpdate, error) {
+			in.Description.Schedule.Spec = &spec
+			in.Description.Schedule.Action = action
+			return &client.ScheduleUpdate{Schedule: &in.Description.Schedule}, nil
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("update prune schedule: %w", err)
 	}
 	return nil
 }

@@ -222,6 +222,9 @@ func runWorker(ctx context.Context) error {
 	if err := worker.EnsureSearchAttributes(ctx, tc, cfg.TemporalNamespace); err != nil {
 		return err
 	}
+	if err := worker.EnsurePruneSchedule(ctx, tc, cfg.TemporalTaskQueue, cfg.PruneInterval); err != nil {
+		return err
+	}
 
 	sender := activities.NewSender(db, activities.NewHTTPClient(cfg.HTTPTimeout, cfg.MaxConnsPerHost, policy), box,
 		activities.Config{
@@ -230,6 +233,7 @@ func runWorker(ctx context.Context) error {
 			DisableAfterFailures: cfg.DisableAfterFailures,
 			DBRetryTimeout:       cfg.DBRetryTimeout,
 			DispatchPageSize:     cfg.DispatchPageSize,
+			DeliveryRetention:    cfg.DeliveryRetention,
 			UserAgent:            "AssetsUp-Webhooks/" + version,
 		}, logger)
 	wf := workflows.New(WorkflowConfig(cfg))

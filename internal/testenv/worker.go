@@ -60,6 +60,7 @@ func DefaultSenderConfig() activities.Config {
 		DisableAfterFailures: 10,
 		DBRetryTimeout:       5 * time.Second,
 		DispatchPageSize:     100,
+		DeliveryRetention:    30 * 24 * time.Hour,
 		UserAgent:            "AssetsUp-Webhooks/test",
 	}
 }
