@@ -17,9 +17,12 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
+	"github.com/uptrace/bun"
+	"go.temporal.io/sdk/client"
 
 	"github.com/assetsup/webhooks/api"
 	"github.com/assetsup/webhooks/internal/testenv"
+	"github.com/assetsup/webhooks/models"
 	"github.com/assetsup/webhooks/netguard"
 	"github.com/assetsup/webhooks/secrets"
 )
@@ -41,8 +44,14 @@ func newStack(t *testing.T, settings testenv.WorkerSettings) *stack {
 	t.Helper()
 	settings.Box = testenv.Box(t)
 	tq := testenv.StartWorker(t, settings)
+	return newAPIStack(t, settings.Box, testenv.Temporal(t), tq)
+}
+
+// newAPIStack is the API alone, for tests that run the worker some other way.
+func newAPIStack(t *testing.T, box *secrets.Box, tc client.Client, tq string) *stack {
+	t.Helper()
 	router := api.NewRouter(api.Deps{
-		DB: testenv.DB(t), Temporal: testenv.Temporal(t), Box: settings.Box,
+		DB: testenv.DB(t), Temporal: tc, Box: box,
 		Policy: netguard.NewPolicy(true, nil), Logger: testenv.Logger(t),
 		Config: api.Config{
 			JWTSecret: jwtSecret, MaxBodyBytes: 64 << 10, MaxWebhooksPerUser: 2000, TaskQueue: tq,
@@ -50,7 +59,7 @@ func newStack(t *testing.T, settings testenv.WorkerSettings) *stack {
 			RateLimit: 10000, RateBurst: 10000,
 		},
 	})
-	return &stack{t: t, box: settings.Box, taskQueue: tq, router: router}
+	return &stack{t: t, box: box, taskQueue: tq, router: router}
 }
 
 // call sends one API request as user and decodes the JSON answer into out (if non-nil).
@@ -102,9 +111,10 @@ type request struct {
 type receiver struct {
 	*httptest.Server
 	mu       sync.Mutex
-	requests []request
-	status   int
-	got      chan struct{}
+	requests  []request
+	status    int
+	failFirst int // answer 500 to this many requests before status
+	got       chan struct{}
 }
 
 func newReceiver(t *testing.T, status int) *receiver {
@@ -114,6 +124,10 @@ func newReceiver(t *testing.T, status int) *receiver {
 		r.mu.Lock()
 		r.requests = append(r.requests, request{Body: body, Header: req.Header.Clone(), At: time.Now()})
 		status := r.status
+		if r.failFirst > 0 {
+			r.failFirst--
+			status = http.StatusInternalServerError
+		}
 		r.mu.Unlock()
 		w.WriteHeader(status)
 		r.got <- struct{}{}
@@ -177,4 +191,22 @@ func newRecorder(h http.Handler, method, path string) *httptest.ResponseRecorder
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest(method, path, nil))
 	return rec
+}
+
+func httptestServer(t *testing.T, h http.HandlerFunc) string {
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// insertWebhook stores a webhook directly, for tests whose database the API does not use.
+func insertWebhook(t *testing.T, db *bun.DB, box *secrets.Box, user, url string, events ...string) string {
+	t.Helper()
+	secret, err := secrets.Generate()
+	require.NoError(t, err)
+	w := &models.Webhook{ID: uuid.NewString(), UserID: user, Name: "hook", URL: url, Events: events, IsActive: true, SecretHash: secrets.Fingerprint(secret)}
+	w.SecretSealed, w.SecretKeyVersion, err = box.Seal(w.ID, secret)
+	require.NoError(t, err)
+	require.NoError(t, models.CreateWebhook(context.Background(), db, w, 100))
+	return w.ID
 }

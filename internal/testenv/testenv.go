@@ -228,3 +228,18 @@ func (b *LogBuffer) String() string {
 func Logger(testing.TB) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(Logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
+
+// Binary returns the path of a binary `make build` wrote into bin/, failing the test
+// loudly when it is missing.
+func Binary(t testing.TB, name string) string {
+	t.Helper()
+	cli, err := TemporalCLI()
+	if err != nil {
+		t.Fatalf("locate bin/: %v", err)
+	}
+	p := filepath.Join(filepath.Dir(cli), name)
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("%s is missing: run `make build` (make test does)", p)
+	}
+	return p
+}

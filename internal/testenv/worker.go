@@ -8,6 +8,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
+	"github.com/uptrace/bun"
+	"go.temporal.io/sdk/client"
 
 	"github.com/assetsup/webhooks/activities"
 	"github.com/assetsup/webhooks/netguard"
@@ -37,6 +39,7 @@ type WorkerSettings struct {
 	Sender       activities.Config
 	HTTPTimeout  time.Duration
 	AllowedCIDRs string // default 127.0.0.0/8: test receivers are local
+	DB           *bun.DB // default: the package's database
 }
 
 // DefaultWorkflowConfig is a delivery policy fast enough for tests: three attempts,
@@ -69,8 +72,16 @@ func DefaultSenderConfig() activities.Config {
 // database, on its own task queue (returned), stopped when the test ends.
 func StartWorker(t testing.TB, s WorkerSettings) string {
 	t.Helper()
-	c := Temporal(t)
-	db := DB(t)
+	return StartWorkerOn(t, Temporal(t), s)
+}
+
+// StartWorkerOn is StartWorker against another Temporal server, for tests that restart it.
+func StartWorkerOn(t testing.TB, c client.Client, s WorkerSettings) string {
+	t.Helper()
+	db := s.DB
+	if db == nil {
+		db = DB(t)
+	}
 	if s.TaskQueue == "" {
 		s.TaskQueue = "test-" + uuid.NewString()
 	}
