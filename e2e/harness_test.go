@@ -110,7 +110,7 @@ type request struct {
 // receiver is a local webhook endpoint whose answer a test can change.
 type receiver struct {
 	*httptest.Server
-	mu       sync.Mutex
+	mu        sync.Mutex
 	requests  []request
 	status    int
 	failFirst int // answer 500 to this many requests before status

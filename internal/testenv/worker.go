@@ -38,7 +38,7 @@ type WorkerSettings struct {
 	Workflows    workflows.Config
 	Sender       activities.Config
 	HTTPTimeout  time.Duration
-	AllowedCIDRs string // default 127.0.0.0/8: test receivers are local
+	AllowedCIDRs string  // default 127.0.0.0/8: test receivers are local
 	DB           *bun.DB // default: the package's database
 }
 
