@@ -39,6 +39,7 @@ type Config struct {
 	DispatchPageSize     int
 	DeliveryRetention    time.Duration
 	UserAgent            string
+	Metrics              *Metrics // nil: not measured
 }
 
 // Sender holds what delivery activities need; register it with the worker so every
@@ -140,6 +141,9 @@ func (s *Sender) Complete(ctx context.Context, in CompleteInput) (CompleteResult
 	})
 	if err != nil {
 		return CompleteResult{}, err
+	}
+	if res.Completed {
+		s.cfg.Metrics.delivery(in.Kind, in.Succeeded)
 	}
 	if res.Completed && res.Disabled && !in.Succeeded {
 		s.log.WarnContext(ctx, "webhook disabled", "webhook_id", in.WebhookID, "failure_count", res.FailureCount)

@@ -122,7 +122,9 @@ func (s *Sender) Send(ctx context.Context, in SendInput) (SendResult, error) {
 	if err != nil {
 		rec.Error = describeTransportError(err)
 		s.record(ctx, rec)
-		return SendResult{}, s.transportFailure(err, rec.Error, attempt)
+		failure := s.transportFailure(err, rec.Error, attempt)
+		s.cfg.Metrics.attempt(failureType(failure), elapsed)
+		return SendResult{}, failure
 	}
 	excerpt, readErr := readCapped(resp.Body, s.cfg.MaxResponseBytes)
 	_ = resp.Body.Close()
@@ -131,6 +133,7 @@ func (s *Sender) Send(ctx context.Context, in SendInput) (SendResult, error) {
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		rec.Succeeded = true
 		s.record(ctx, rec)
+		s.cfg.Metrics.attempt("success", elapsed)
 		return SendResult{Attempt: attempt, StatusCode: resp.StatusCode, DurationMS: elapsed.Milliseconds()}, nil
 	}
 	rec.Error = statusMessage(resp)
@@ -138,7 +141,9 @@ func (s *Sender) Send(ctx context.Context, in SendInput) (SendResult, error) {
 		rec.Error += "; " + readErr.Error()
 	}
 	s.record(ctx, rec)
-	return SendResult{}, s.statusFailure(ctx, in.WebhookID, resp, rec.Error, attempt)
+	failure := s.statusFailure(ctx, in.WebhookID, resp, rec.Error, attempt)
+	s.cfg.Metrics.attempt(failureType(failure), elapsed)
+	return SendResult{}, failure
 }
 
 func (s *Sender) newRequest(ctx context.Context, t *models.DeliveryTarget, in SendInput, body []byte) (*http.Request, error) {
@@ -313,4 +318,12 @@ func forbiddenReason(err error) string {
 func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
+}
+
+func failureType(err error) string {
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) {
+		return appErr.Type()
+	}
+	return "error"
 }

@@ -50,7 +50,7 @@ func newMasterKey(t *testing.T) (string, *secrets.Box) {
 	return b64, box
 }
 
-func startWorkerProcess(t *testing.T, masterKey, taskQueue string) *workerProcess {
+func startWorkerProcess(t *testing.T, masterKey, taskQueue string, extraEnv ...string) *workerProcess {
 	t.Helper()
 	p := &workerProcess{t: t, logs: &bytes.Buffer{}, env: append(os.Environ(),
 		"DATABASE_URL="+testenv.DatabaseURL(t),
@@ -64,6 +64,7 @@ func startWorkerProcess(t *testing.T, masterKey, taskQueue string) *workerProces
 		"METRICS_ADDR=127.0.0.1:0",
 		"LOG_LEVEL=warn",
 	)}
+	p.env = append(p.env, extraEnv...) // later entries win
 	p.start()
 	t.Cleanup(func() {
 		if p.cmd.ProcessState == nil {

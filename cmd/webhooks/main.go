@@ -214,7 +214,9 @@ func runWorker(ctx context.Context) error {
 		return err
 	}
 	defer db.Close()
-	tc, err := dialTemporal(ctx, cfg, logger)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	tc, err := dialTemporal(ctx, cfg, logger, worker.MetricsHandler(reg))
 	if err != nil {
 		return err
 	}
@@ -235,6 +237,7 @@ func runWorker(ctx context.Context) error {
 			DispatchPageSize:     cfg.DispatchPageSize,
 			DeliveryRetention:    cfg.DeliveryRetention,
 			UserAgent:            "AssetsUp-Webhooks/" + version,
+			Metrics:              activities.NewMetrics(reg),
 		}, logger)
 	wf := workflows.New(WorkflowConfig(cfg))
 	w := worker.New(tc, worker.Options{
@@ -245,8 +248,6 @@ func runWorker(ctx context.Context) error {
 		Pollers:                      cfg.WorkerPollers,
 	}, wf, sender)
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	metricsSrv := &http.Server{Addr: cfg.MetricsAddr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
@@ -281,11 +282,12 @@ func WorkflowConfig(cfg config.Config) workflows.Config {
 }
 
 // dialTemporal connects, retrying while the server starts (make dev starts both at once).
-func dialTemporal(ctx context.Context, cfg config.Config, logger *slog.Logger) (client.Client, error) {
+func dialTemporal(ctx context.Context, cfg config.Config, logger *slog.Logger, metrics client.MetricsHandler) (client.Client, error) {
 	deadline := time.Now().Add(cfg.TemporalDialTimeout)
 	for {
 		tc, err := client.DialContext(ctx, client.Options{
 			HostPort: cfg.TemporalAddress, Namespace: cfg.TemporalNamespace, Logger: tlog.NewStructuredLogger(logger),
+			MetricsHandler: metrics,
 		})
 		if err == nil {
 			return tc, nil

@@ -1,0 +1,54 @@
+package activities
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the delivery measurements the worker exports beside the SDK's own.
+type Metrics struct {
+	deliveries *prometheus.CounterVec
+	attempts   *prometheus.CounterVec
+	latency    prometheus.Histogram
+}
+
+// NewMetrics registers the delivery metrics on reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "webhooks_deliveries_total",
+			Help: "Finished deliveries by kind (event, test, redelivery) and outcome (succeeded, failed).",
+		}, []string{"kind", "outcome"}),
+		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "webhooks_delivery_attempts_total",
+			Help: "HTTP attempts by result: success, or the failure type (HTTPStatus, Network, Timeout, ForbiddenAddress, Gone).",
+		}, []string{"result"}),
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "webhooks_send_duration_seconds",
+			Help:    "Time from sending a delivery request to reading its response.",
+			Buckets: prometheus.ExponentialBuckets(0.005, 2, 12),
+		}),
+	}
+	reg.MustRegister(m.deliveries, m.attempts, m.latency)
+	return m
+}
+
+func (m *Metrics) attempt(result string, d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.attempts.WithLabelValues(result).Inc()
+	m.latency.Observe(d.Seconds())
+}
+
+func (m *Metrics) delivery(kind string, succeeded bool) {
+	if m == nil {
+		return
+	}
+	outcome := "failed"
+	if succeeded {
+		outcome = "succeeded"
+	}
+	m.deliveries.WithLabelValues(kind, outcome).Inc()
+}
