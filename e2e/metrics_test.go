@@ -82,4 +82,3 @@ func TestAPIExportsRequestMetrics(t *testing.T) {
 	assert.Contains(t, rec.Body.String(), `webhooks_api_requests_total{method="GET",route="/webhooks/:id",status="404"} 1`)
 	assert.Contains(t, rec.Body.String(), `webhooks_api_request_duration_seconds_count{method="GET",route="/webhooks"} 1`)
 }
-
