@@ -9,7 +9,7 @@ TEMPORAL_CACHED := $(TEMPORAL_CACHE)/temporal-$(TEMPORAL_CLI_VERSION)
 TEST_TIMEOUT ?= 30m
 FUZZ_TIME ?= 15s
 
-.PHONY: all build temporal dev test test-unit fuzz lint bench clean
+.PHONY: all build temporal ts-deps dev test fuzz lint bench clean
 
 all: build
 
@@ -30,10 +30,16 @@ bin/temporal: tools/go.mod tools/go.sum
 	cp "$(TEMPORAL_CACHED)" bin/temporal
 	@touch bin/temporal
 
+## ts-deps: the TypeScript client's packages, reinstalled when its lockfile changes.
+ts-deps: clients/typescript/node_modules/.package-lock.json
+
+clients/typescript/node_modules/.package-lock.json: clients/typescript/package-lock.json
+	cd clients/typescript && npm ci --no-audit --no-fund
+
 dev: build temporal
 	scripts/dev.sh
 
-test: build temporal
+test: build temporal ts-deps
 	scripts/ensure-postgres.sh
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 

@@ -79,6 +79,9 @@ func (s *WebhookDispatchService) Trigger(ctx context.Context, event events.Notif
 
 // Notification mirrors the NestJS NotificationDispatchService's input.
 type Notification struct {
+	// ID, when set (the notification's own id), makes Dispatch safe to retry: the same
+	// id is delivered once per webhook. Empty generates a new event id on every call.
+	ID         string
 	UserID     string
 	Event      events.NotificationEvent
 	Title      string
@@ -111,6 +114,7 @@ func NewNotificationDispatchService(w *WebhookDispatchService) *NotificationDisp
 // Dispatch hands the notification to webhook delivery and returns the event id.
 func (s *NotificationDispatchService) Dispatch(ctx context.Context, n Notification) (string, error) {
 	return s.webhooks.Trigger(ctx, n.Event, Payload{
+		ID:     n.ID,
 		UserID: n.UserID,
 		Data: notificationData{
 			Title: n.Title, Message: n.Message, EntityType: n.EntityType, EntityID: n.EntityID, Metadata: n.Metadata,

@@ -39,7 +39,8 @@ cleanup() {
 trap cleanup INT TERM EXIT
 
 bin/temporal server start-dev --ip 127.0.0.1 --port 7233 --ui-ip 127.0.0.1 --ui-port 8233 \
-  --db-filename .dev/temporal.db --log-level warn &
+  --db-filename .dev/temporal.db --log-level warn \
+  --dynamic-config-value system.enableActivityEagerExecution=true &
 pids+=($!)
 for _ in $(seq 1 60); do
   bin/temporal operator cluster health --address "$TEMPORAL_ADDRESS" >/dev/null 2>&1 && break

@@ -1,0 +1,13 @@
+export { NotificationEvent, NOTIFICATION_EVENTS, isNotificationEvent } from './events';
+export {
+  DEFAULT_TASK_QUEUE,
+  DISPATCH_EVENT_WORKFLOW,
+  InvalidEventError,
+  dispatchEvent,
+  dispatchWorkflowId,
+  newEventId,
+  toDispatchEventArgs,
+} from './dispatch';
+export type { DispatchEventArgs, DispatchEventInput, DispatchEventResult, DispatchOptions } from './dispatch';
+export { verifyAssetsUpSignature, verifyStandardWebhook } from './verify';
+export type { HeaderValue, StandardWebhookHeaders } from './verify';

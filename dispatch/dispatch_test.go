@@ -1,0 +1,73 @@
+package dispatch_test
+
+import (
+	"context"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/assetsup/webhooks/dispatch"
+	"github.com/assetsup/webhooks/events"
+	"github.com/assetsup/webhooks/internal/testenv"
+	"github.com/assetsup/webhooks/workflows"
+)
+
+func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
+
+// Trigger and Dispatch start the real DispatchEvent on a real server; no worker runs
+// here, so the test reads the started workflow's input back from Temporal.
+func TestTriggerStartsDispatchEvent(t *testing.T) {
+	c := testenv.Temporal(t)
+	tq := "dispatch-" + uuid.NewString()
+	svc := dispatch.NewWebhookDispatchService(c, tq)
+	ctx := context.Background()
+
+	at := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	id, err := svc.Trigger(ctx, events.AssetTransferred, dispatch.Payload{UserID: "u-1", OccurredAt: at, Data: map[string]any{"assetId": "a-1"}})
+	require.NoError(t, err)
+	assert.Regexp(t, `^evt_[0-9a-f]{32}$`, id)
+
+	desc, err := c.DescribeWorkflowExecution(ctx, workflows.DispatchWorkflowID(id), "")
+	require.NoError(t, err)
+	assert.Equal(t, workflows.DispatchEventName, desc.WorkflowExecutionInfo.Type.Name)
+	assert.Equal(t, tq, desc.WorkflowExecutionInfo.TaskQueue)
+
+	// Same id again: accepted, and still one workflow.
+	again, err := svc.Trigger(ctx, events.AssetTransferred, dispatch.Payload{ID: id, UserID: "u-1"})
+	require.NoError(t, err)
+	assert.Equal(t, id, again)
+
+	notes := dispatch.NewNotificationDispatchService(svc)
+	noteID := "note-" + uuid.NewString()
+	got, err := notes.Dispatch(ctx, dispatch.Notification{ID: noteID, UserID: "u-2", Event: events.LowStock, Title: "Low stock", EntityID: "c-9"})
+	require.NoError(t, err)
+	assert.Equal(t, noteID, got)
+	_, err = c.DescribeWorkflowExecution(ctx, workflows.DispatchWorkflowID(noteID), "")
+	require.NoError(t, err)
+}
+
+func TestTriggerRefusesBadEvents(t *testing.T) {
+	svc := dispatch.NewWebhookDispatchService(testenv.Temporal(t), "unused")
+	tests := []struct {
+		name  string
+		event events.NotificationEvent
+		give  dispatch.Payload
+		want  string
+	}{
+		{name: "unknown event", event: "NOPE", give: dispatch.Payload{UserID: "u"}, want: "not a NotificationEvent"},
+		{name: "no user", event: events.LowStock, give: dispatch.Payload{}, want: "userId is required"},
+		{name: "bad id", event: events.LowStock, give: dispatch.Payload{ID: "has space", UserID: "u"}, want: "id is required"},
+		{name: "data not an object", event: events.LowStock, give: dispatch.Payload{UserID: "u", Data: []int{1}}, want: "JSON object"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := svc.Trigger(context.Background(), tt.event, tt.give)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tt.want)
+		})
+	}
+}
