@@ -269,8 +269,11 @@ func excerpt(b []byte) string {
 		b = b[:excerptBytes]
 	}
 	s := strings.ToValidUTF8(string(b), "\uFFFD")
-	for !utf8.ValidString(s) {
-		s = s[:len(s)-1]
+	// A replacement (3 bytes) can be longer than what it replaced, a rune split by the
+	// cut included: trim whole runes until the excerpt fits the cap again.
+	for len(s) > excerptBytes {
+		_, size := utf8.DecodeLastRuneInString(s)
+		s = s[:len(s)-size]
 	}
 	return s
 }

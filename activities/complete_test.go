@@ -1,0 +1,219 @@
+package activities_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/uptrace/bun"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/assetsup/webhooks/activities"
+	"github.com/assetsup/webhooks/events"
+	"github.com/assetsup/webhooks/internal/testenv"
+	"github.com/assetsup/webhooks/models"
+	"github.com/assetsup/webhooks/secrets"
+)
+
+// outcome is the final outcome of a fresh delivery of LOW_STOCK to h.
+func outcome(h hook, kind string, succeeded bool) activities.CompleteInput {
+	in := activities.CompleteInput{
+		DeliveryID: uuid.NewString(),
+		WebhookID:  h.ID,
+		Kind:       kind,
+		EventID:    "evt_" + uuid.NewString(),
+		Event:      events.LowStock,
+		Succeeded:  succeeded,
+		Attempts:   3,
+		StatusCode: 200,
+	}
+	if kind == models.KindTest {
+		in.EventID, in.Event = "", events.Test
+	}
+	if !succeeded {
+		in.StatusCode, in.Error = 500, "receiver answered HTTP 500"
+	}
+	return in
+}
+
+func complete(t *testing.T, env *testsuite.TestActivityEnvironment, s *activities.Sender, in activities.CompleteInput) activities.CompleteResult {
+	t.Helper()
+	val, err := env.ExecuteActivity(s.Complete, in)
+	require.NoError(t, err)
+	var res activities.CompleteResult
+	require.NoError(t, val.Get(&res))
+	return res
+}
+
+// completeSender builds a Sender for recording outcomes; it never sends.
+func completeSender(t *testing.T, db bun.IDB, box *secrets.Box, disableAfter int) *activities.Sender {
+	t.Helper()
+	cfg := testConfig()
+	cfg.DisableAfterFailures = disableAfter
+	return newSender(t, db, box, cfg, time.Second)
+}
+
+func TestCompleteTracksFailureStreak(t *testing.T) {
+	db, box := testenv.DB(t), testenv.Box(t)
+	s := completeSender(t, db, box, 0)
+	env := newEnv(t, s)
+	h := createHook(t, db, box, "user-"+uuid.NewString(), "http://127.0.0.1:9/never")
+
+	for i := 1; i <= 3; i++ {
+		res := complete(t, env, s, outcome(h, models.KindEvent, false))
+		assert.Equal(t, i, res.FailureCount)
+		assert.False(t, res.Disabled)
+	}
+	w := webhook(t, db, h)
+	assert.Equal(t, 3, w.FailureCount)
+	require.NotNil(t, w.LastTriggeredAt)
+	assert.True(t, w.IsActive, "DisableAfterFailures 0 never switches a webhook off")
+
+	in := outcome(h, models.KindEvent, true)
+	res := complete(t, env, s, in)
+	assert.Equal(t, 0, res.FailureCount)
+	assert.False(t, res.Disabled)
+	w2 := webhook(t, db, h)
+	assert.Equal(t, 0, w2.FailureCount)
+	require.NotNil(t, w2.LastTriggeredAt)
+	assert.False(t, w2.LastTriggeredAt.Before(*w.LastTriggeredAt))
+
+	d := delivery(t, db, h.ID, in.DeliveryID)
+	assert.Equal(t, models.StatusSucceeded, d.Status)
+	assert.Equal(t, 3, d.Attempts)
+	assert.NotNil(t, d.CompletedAt)
+	assert.Equal(t, in.EventID, d.EventID)
+}
+
+func TestCompleteIsIdempotent(t *testing.T) {
+	db, box := testenv.DB(t), testenv.Box(t)
+	s := completeSender(t, db, box, 0)
+	env := newEnv(t, s)
+	h := createHook(t, db, box, "user-"+uuid.NewString(), "http://127.0.0.1:9/never")
+
+	in := outcome(h, models.KindEvent, false)
+	complete(t, env, s, in)
+	complete(t, env, s, in) // the local activity retried after its first run committed
+	assert.Equal(t, 1, webhook(t, db, h).FailureCount, "a retried Complete counted the failure twice")
+
+	// A late success report for the same, already failed delivery changes nothing.
+	late := in
+	late.Succeeded, late.StatusCode, late.Error = true, 200, ""
+	complete(t, env, s, late)
+	assert.Equal(t, 1, webhook(t, db, h).FailureCount)
+	d := delivery(t, db, h.ID, in.DeliveryID)
+	assert.Equal(t, models.StatusFailed, d.Status)
+	require.NotNil(t, d.LastError)
+	assert.Equal(t, in.Error, *d.LastError)
+}
+
+func TestCompleteTestDeliveryLeavesStreak(t *testing.T) {
+	db, box := testenv.DB(t), testenv.Box(t)
+	s := completeSender(t, db, box, 2)
+	env := newEnv(t, s)
+	h := createHook(t, db, box, "user-"+uuid.NewString(), "http://127.0.0.1:9/never")
+
+	complete(t, env, s, outcome(h, models.KindEvent, false))
+	for range 3 {
+		complete(t, env, s, outcome(h, models.KindTest, false))
+	}
+	complete(t, env, s, outcome(h, models.KindTest, true))
+	w := webhook(t, db, h)
+	assert.Equal(t, 1, w.FailureCount, "test deliveries must not touch the streak")
+	assert.True(t, w.IsActive, "failed tests must not switch the webhook off")
+
+	in := outcome(h, models.KindTest, false)
+	complete(t, env, s, in)
+	d := delivery(t, db, h.ID, in.DeliveryID)
+	assert.Equal(t, models.StatusFailed, d.Status)
+	assert.Equal(t, models.KindTest, d.Kind)
+}
+
+func TestCompleteCountsConcurrentFailuresExactly(t *testing.T) {
+	db, box := testenv.DB(t), testenv.Box(t)
+	s := completeSender(t, db, box, 0)
+	h := createHook(t, db, box, "user-"+uuid.NewString(), "http://127.0.0.1:9/never")
+
+	const n = 50
+	envs := make([]*testsuite.TestActivityEnvironment, n)
+	for i := range envs {
+		envs[i] = newEnv(t, s)
+	}
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			_, errs[i] = envs[i].ExecuteActivity(s.Complete, outcome(h, models.KindEvent, false))
+		})
+	}
+	close(start)
+	wg.Wait()
+	for _, err := range errs {
+		require.NoError(t, err)
+	}
+	assert.Equal(t, n, webhook(t, db, h).FailureCount)
+
+	ds, err := models.ListDeliveries(context.Background(), db, h.ID, models.StatusFailed, 100, nil)
+	require.NoError(t, err)
+	assert.Len(t, ds, n)
+}
+
+func TestCompleteDisablesAfterConsecutiveFailures(t *testing.T) {
+	db, box := testenv.DB(t), testenv.Box(t)
+	s := completeSender(t, db, box, 10)
+	env := newEnv(t, s)
+	h := createHook(t, db, box, "user-"+uuid.NewString(), "http://127.0.0.1:9/never")
+
+	// A success in the middle restarts the streak.
+	for range 9 {
+		complete(t, env, s, outcome(h, models.KindEvent, false))
+	}
+	complete(t, env, s, outcome(h, models.KindEvent, true))
+
+	for i := 1; i <= 10; i++ {
+		res := complete(t, env, s, outcome(h, models.KindEvent, false))
+		assert.Equal(t, i, res.FailureCount)
+		assert.Equal(t, i == 10, res.Disabled, "failure %d", i)
+	}
+	w := webhook(t, db, h)
+	assert.False(t, w.IsActive)
+	assert.Equal(t, 10, w.FailureCount)
+	require.NotNil(t, w.DisabledReason)
+	assert.Contains(t, *w.DisabledReason, "10 consecutive failed deliveries")
+	assert.NotNil(t, w.DisabledAt)
+	assert.Contains(t, testenv.Logs.String(), h.ID, "switching a webhook off is logged")
+}
+
+func TestCompleteKeepsTheFirstDisabledReason(t *testing.T) {
+	db, box := testenv.DB(t), testenv.Box(t)
+	s := completeSender(t, db, box, 1)
+	env := newEnv(t, s)
+	h := createHook(t, db, box, "user-"+uuid.NewString(), "http://127.0.0.1:9/never")
+	off := false
+	_, err := models.UpdateWebhook(context.Background(), db, h.UserID, h.ID, models.WebhookPatch{IsActive: &off})
+	require.NoError(t, err)
+
+	// A delivery already in flight when the user paused the webhook fails afterwards.
+	complete(t, env, s, outcome(h, models.KindEvent, false))
+	w := webhook(t, db, h)
+	assert.False(t, w.IsActive)
+	require.NotNil(t, w.DisabledReason)
+	assert.Equal(t, "paused by user", *w.DisabledReason)
+}
+
+func TestCompleteForDeletedWebhook(t *testing.T) {
+	db, box := testenv.DB(t), testenv.Box(t)
+	s := completeSender(t, db, box, 10)
+	env := newEnv(t, s)
+	h := createHook(t, db, box, "user-"+uuid.NewString(), "http://127.0.0.1:9/never")
+	require.NoError(t, models.DeleteWebhook(context.Background(), db, h.UserID, h.ID))
+
+	res := complete(t, env, s, outcome(h, models.KindEvent, false))
+	assert.Equal(t, activities.CompleteResult{}, res)
+}

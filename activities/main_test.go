@@ -1,0 +1,241 @@
+package activities_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/uptrace/bun"
+	tlog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/assetsup/webhooks/activities"
+	"github.com/assetsup/webhooks/events"
+	"github.com/assetsup/webhooks/internal/testenv"
+	"github.com/assetsup/webhooks/models"
+	"github.com/assetsup/webhooks/netguard"
+	"github.com/assetsup/webhooks/secrets"
+)
+
+// TestMain runs the package on its own database and, once every test has logged what
+// it logs, fails the run if any secret a test issued reached the log.
+func TestMain(m *testing.M) {
+	code := testenv.Main(m)
+	if leaked := leakedSecrets(testenv.Logs.String()); len(leaked) > 0 {
+		fmt.Fprintf(os.Stderr, "FAIL: %d issued secret(s) appear in the log\n", len(leaked))
+		code = 1
+	}
+	os.Exit(code)
+}
+
+// issued remembers every secret the tests created, so the log and every error can be
+// checked against all of them, not just the current test's.
+var issued struct {
+	mu      sync.Mutex
+	secrets []string
+}
+
+func remember(secret string) {
+	issued.mu.Lock()
+	defer issued.mu.Unlock()
+	issued.secrets = append(issued.secrets, secret)
+}
+
+// leakedSecrets returns the issued secrets, whole or as their base64 key part, found in s.
+func leakedSecrets(s string) []string {
+	issued.mu.Lock()
+	defer issued.mu.Unlock()
+	var leaked []string
+	for _, sec := range issued.secrets {
+		if strings.Contains(s, sec) || strings.Contains(s, strings.TrimPrefix(sec, secrets.Prefix)) {
+			leaked = append(leaked, sec)
+		}
+	}
+	return leaked
+}
+
+// hook is a webhook row the tests created, with the secret the receiver holds.
+type hook struct {
+	ID     string
+	UserID string
+	Secret string
+}
+
+// createHook inserts an active webhook subscribed to LOW_STOCK, pointing at url, with
+// a fresh secret sealed by box.
+func createHook(t *testing.T, db bun.IDB, box *secrets.Box, userID, url string) hook {
+	t.Helper()
+	secret, err := secrets.Generate()
+	require.NoError(t, err)
+	remember(secret)
+	id := uuid.NewString()
+	sealed, version, err := box.Seal(id, secret)
+	require.NoError(t, err)
+	w := &models.Webhook{
+		ID:               id,
+		UserID:           userID,
+		Name:             "hook " + id[:8],
+		URL:              url,
+		SecretHash:       secrets.Fingerprint(secret),
+		SecretSealed:     sealed,
+		SecretKeyVersion: version,
+		Events:           []string{string(events.LowStock)},
+		IsActive:         true,
+	}
+	require.NoError(t, models.CreateWebhook(context.Background(), db, w, 1000))
+	return hook{ID: id, UserID: userID, Secret: secret}
+}
+
+// testConfig is the sender configuration the tests start from.
+func testConfig() activities.Config {
+	cfg := testenv.DefaultSenderConfig()
+	cfg.RetryAfterMax = time.Minute
+	cfg.DBRetryTimeout = 2 * time.Second
+	return cfg
+}
+
+// newSender builds a Sender whose client may reach 127.0.0.0/8 only (the test receivers).
+func newSender(t *testing.T, db bun.IDB, box *secrets.Box, cfg activities.Config, timeout time.Duration) *activities.Sender {
+	t.Helper()
+	cidrs, err := netguard.ParseCIDRs("127.0.0.0/8")
+	require.NoError(t, err)
+	client := activities.NewHTTPClient(timeout, 16, netguard.NewPolicy(false, cidrs))
+	return activities.NewSender(db, client, box, cfg, testenv.Logger(t))
+}
+
+// newEnv returns an activity test environment with s registered. The SDK's own log
+// lines go into testenv.Logs too, so the secret checks cover them.
+func newEnv(t *testing.T, s *activities.Sender) *testsuite.TestActivityEnvironment {
+	t.Helper()
+	var suite testsuite.WorkflowTestSuite
+	suite.SetLogger(tlog.NewStructuredLogger(testenv.Logger(t)))
+	env := suite.NewTestActivityEnvironment()
+	env.RegisterActivity(s)
+	return env
+}
+
+// send runs the Send activity once. Every error it returns is checked for secrets and
+// for the receiver's query-string token.
+func send(t *testing.T, env *testsuite.TestActivityEnvironment, s *activities.Sender, in activities.SendInput) (activities.SendResult, error) {
+	t.Helper()
+	val, err := env.ExecuteActivity(s.Send, in)
+	if err != nil {
+		assertClean(t, err.Error())
+		return activities.SendResult{}, err
+	}
+	var res activities.SendResult
+	require.NoError(t, val.Get(&res))
+	return res, nil
+}
+
+// assertClean fails when s holds an issued secret, a URL, or the receivers' query token.
+func assertClean(t *testing.T, s string) {
+	t.Helper()
+	assert.Empty(t, leakedSecrets(s), "a secret leaked into %q", s)
+	assert.NotContains(t, s, "supersecret")
+	assert.NotContains(t, s, "http://")
+	assert.NotContains(t, s, "?token=")
+}
+
+// eventInput is an event delivery of LOW_STOCK to webhookID.
+func eventInput(webhookID string) activities.SendInput {
+	return activities.SendInput{
+		DeliveryID: uuid.NewString(),
+		WebhookID:  webhookID,
+		Kind:       models.KindEvent,
+		Payload: events.Payload{
+			ID:        "evt_" + uuid.NewString(),
+			Event:     events.LowStock,
+			Timestamp: "2026-11-28T12:00:00Z",
+			Data:      json.RawMessage(`{"sku":"A-1","qty":3,"note":"h\u00e9llo \u2713"}`),
+		},
+	}
+}
+
+// appError unwraps the ApplicationError an activity failed with.
+func appError(t *testing.T, err error) *temporal.ApplicationError {
+	t.Helper()
+	require.Error(t, err)
+	var appErr *temporal.ApplicationError
+	require.ErrorAs(t, err, &appErr)
+	return appErr
+}
+
+// failureOf decodes the SendFailure details of a failed attempt.
+func failureOf(t *testing.T, appErr *temporal.ApplicationError) activities.SendFailure {
+	t.Helper()
+	require.True(t, appErr.HasDetails(), "error %q has no details", appErr.Error())
+	var f activities.SendFailure
+	require.NoError(t, appErr.Details(&f))
+	return f
+}
+
+// hit is one request a receiver got.
+type hit struct {
+	Header   http.Header
+	Body     []byte
+	RawQuery string
+}
+
+// receiver is an httptest server on 127.0.0.1 that records every request and answers
+// with respond(n, w, r), n counting requests from 0.
+type receiver struct {
+	*httptest.Server
+	mu   sync.Mutex
+	hits []hit
+}
+
+func newReceiver(t *testing.T, respond func(n int, w http.ResponseWriter, r *http.Request)) *receiver {
+	t.Helper()
+	rcv := &receiver{}
+	rcv.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		rcv.mu.Lock()
+		n := len(rcv.hits)
+		rcv.hits = append(rcv.hits, hit{Header: r.Header.Clone(), Body: body, RawQuery: r.URL.RawQuery})
+		rcv.mu.Unlock()
+		respond(n, w, r)
+	}))
+	t.Cleanup(rcv.Close)
+	require.True(t, strings.HasPrefix(rcv.URL, "http://127.0.0.1:"), "receiver must listen on 127.0.0.1, got %s", rcv.URL)
+	return rcv
+}
+
+// status answers every request with code.
+func status(code int) func(int, http.ResponseWriter, *http.Request) {
+	return func(_ int, w http.ResponseWriter, _ *http.Request) { w.WriteHeader(code) }
+}
+
+func (r *receiver) Hits() []hit {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]hit(nil), r.hits...)
+}
+
+// delivery reads a delivery row back.
+func delivery(t *testing.T, db bun.IDB, webhookID, deliveryID string) *models.Delivery {
+	t.Helper()
+	d, err := models.GetDelivery(context.Background(), db, webhookID, deliveryID)
+	require.NoError(t, err)
+	return d
+}
+
+// webhook reads a webhook row back.
+func webhook(t *testing.T, db bun.IDB, h hook) *models.Webhook {
+	t.Helper()
+	w, err := models.GetWebhook(context.Background(), db, h.UserID, h.ID)
+	require.NoError(t, err)
+	return w
+}
