@@ -26,23 +26,18 @@ var all = func() *migrate.Migrations {
 // Up applies every pending migration under a database lock, so concurrent
 // start-ups (several replicas) apply each migration once. It returns how many ran.
 func Up(ctx context.Context, db *bun.DB) (applied int, err error) {
-	m := migrate.NewMigrator(db, all)
-	if err := m.Init(ctx); err != nil {
-		return 0, fmt.Errorf("init migrations: %w", err)
-	}
-	if err := m.Lock(ctx); err != nil {
-		return 0, fmt.Errorf("lock migrations: %w", err)
-	}
-	defer func() { _ = m.Unlock(ctx) }()
-	group, err := m.Migrate(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("migrate: %w", err)
-	}
-	return len(group.Migrations), nil
+	return locked(ctx, db, "migrate", (*migrate.Migrator).Migrate)
 }
 
 // Down rolls back the last applied group of migrations and returns how many were rolled back.
 func Down(ctx context.Context, db *bun.DB) (rolledBack int, err error) {
+	return locked(ctx, db, "roll back", (*migrate.Migrator).Rollback)
+}
+
+// locked runs one migrator step while holding bun/migrate's table lock.
+func locked(ctx context.Context, db *bun.DB, what string,
+	step func(*migrate.Migrator, context.Context, ...migrate.MigrationOption) (*migrate.MigrationGroup, error),
+) (int, error) {
 	m := migrate.NewMigrator(db, all)
 	if err := m.Init(ctx); err != nil {
 		return 0, fmt.Errorf("init migrations: %w", err)
@@ -51,9 +46,9 @@ func Down(ctx context.Context, db *bun.DB) (rolledBack int, err error) {
 		return 0, fmt.Errorf("lock migrations: %w", err)
 	}
 	defer func() { _ = m.Unlock(ctx) }()
-	group, err := m.Rollback(ctx)
+	group, err := step(m, ctx)
 	if err != nil {
-		return 0, fmt.Errorf("roll back: %w", err)
+		return 0, fmt.Errorf("%s: %w", what, err)
 	}
 	return len(group.Migrations), nil
 }

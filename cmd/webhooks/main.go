@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/uptrace/bun"
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
 	"golang.org/x/sync/errgroup"
@@ -31,6 +32,8 @@ import (
 	"github.com/assetsup/webhooks/events"
 	"github.com/assetsup/webhooks/migrations"
 	"github.com/assetsup/webhooks/models"
+	"github.com/assetsup/webhooks/netguard"
+	"github.com/assetsup/webhooks/secrets"
 	"github.com/assetsup/webhooks/worker"
 	"github.com/assetsup/webhooks/workflows"
 )
@@ -87,6 +90,34 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 }
 
+// deps are what the long-running subcommands build from the configuration.
+type deps struct {
+	logger *slog.Logger
+	box    *secrets.Box
+	policy *netguard.Policy
+	db     *bun.DB
+}
+
+// setup loads and validates the configuration for role and opens the database.
+func setup(ctx context.Context, role config.Role) (config.Config, deps, error) {
+	cfg, err := config.Load(role)
+	if err != nil {
+		return cfg, deps{}, err
+	}
+	d := deps{logger: newLogger(cfg)}
+	d.box, _ = cfg.SecretBox()        // validated by config.Load
+	d.policy, _ = cfg.AddressPolicy() // validated by config.Load
+	d.db, err = models.Open(ctx, cfg.DatabaseURL, cfg.DatabaseMaxOpenConns)
+	return cfg, d, err
+}
+
+// newRegistry is a Prometheus registry with the Go runtime and process collectors.
+func newRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}
+
 func newLogger(cfg config.Config) *slog.Logger {
 	level, _ := cfg.SlogLevel() // validated by config.Load
 	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
@@ -133,18 +164,12 @@ func runToken(args []string, stdout io.Writer) error {
 }
 
 func runAPI(ctx context.Context) error {
-	cfg, err := config.Load(config.RoleAPI)
+	cfg, d, err := setup(ctx, config.RoleAPI)
 	if err != nil {
 		return err
 	}
-	logger := newLogger(cfg)
-	box, _ := cfg.SecretBox()        // validated by config.Load
-	policy, _ := cfg.AddressPolicy() // validated by config.Load
-	db, err := models.Open(ctx, cfg.DatabaseURL, cfg.DatabaseMaxOpenConns)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
+	defer d.db.Close()
+	logger, box, policy, db := d.logger, d.box, d.policy, d.db
 	// Lazy: the registry keeps working while Temporal is down; test deliveries answer 503.
 	tc, err := client.NewLazyClient(client.Options{
 		HostPort: cfg.TemporalAddress, Namespace: cfg.TemporalNamespace, Logger: tlog.NewStructuredLogger(logger),
@@ -154,8 +179,7 @@ func runAPI(ctx context.Context) error {
 	}
 	defer tc.Close()
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg := newRegistry()
 	router := api.NewRouter(api.Deps{
 		DB: db, Temporal: tc, Box: box, Policy: policy, Logger: logger, Registry: reg,
 		Config: api.Config{
@@ -202,20 +226,13 @@ func serve(ctx context.Context, srv *http.Server, grace time.Duration) error {
 }
 
 func runWorker(ctx context.Context) error {
-	cfg, err := config.Load(config.RoleWorker)
+	cfg, d, err := setup(ctx, config.RoleWorker)
 	if err != nil {
 		return err
 	}
-	logger := newLogger(cfg)
-	box, _ := cfg.SecretBox()        // validated by config.Load
-	policy, _ := cfg.AddressPolicy() // validated by config.Load
-	db, err := models.Open(ctx, cfg.DatabaseURL, cfg.DatabaseMaxOpenConns)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	defer d.db.Close()
+	logger, box, policy, db := d.logger, d.box, d.policy, d.db
+	reg := newRegistry()
 	tc, err := dialTemporal(ctx, cfg, logger, worker.MetricsHandler(reg))
 	if err != nil {
 		return err
