@@ -32,11 +32,12 @@ func authenticate(secret []byte) gin.HandlerFunc {
 			return
 		}
 		var claims jwt.RegisteredClaims
-		if _, err := parser.ParseWithClaims(strings.TrimSpace(raw), &claims, keyFunc); err != nil {
-			unauthorized(c, tokenProblem(err))
+		if tok, err := parser.ParseWithClaims(strings.TrimSpace(raw), &claims, keyFunc); err != nil {
+			unauthorized(c, tokenProblem(tok, err))
 			return
 		}
-		if claims.Subject == "" || len(claims.Subject) > 255 {
+		// A NUL never reaches PostgreSQL (the driver drops it), so "a\x00b" would act as "ab".
+		if claims.Subject == "" || len(claims.Subject) > 255 || strings.ContainsRune(claims.Subject, 0) {
 			unauthorized(c, "token has no usable sub (user id)")
 			return
 		}
@@ -45,16 +46,18 @@ func authenticate(secret []byte) gin.HandlerFunc {
 	}
 }
 
-func tokenProblem(err error) string {
+func tokenProblem(tok *jwt.Token, err error) string {
+	// The parser reports a refused algorithm as an invalid signature; say which it is.
+	wrongAlg := tok != nil && tok.Method != nil && tok.Method.Alg() != jwt.SigningMethodHS256.Alg()
 	switch {
 	case errors.Is(err, jwt.ErrTokenExpired):
 		return "token expired"
 	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
 		return "token has no exp"
+	case wrongAlg, errors.Is(err, jwt.ErrTokenUnverifiable):
+		return "token must be signed with HS256"
 	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
 		return "token signature invalid"
-	case errors.Is(err, jwt.ErrTokenUnverifiable), errors.Is(err, jwt.ErrTokenSignatureInvalid):
-		return "token must be signed with HS256"
 	case errors.Is(err, jwt.ErrTokenMalformed):
 		return "token is not a JWT"
 	default:

@@ -24,11 +24,16 @@ const (
 
 // decodeJSON reads exactly one JSON object into dst, refusing unknown fields, trailing
 // data and bodies over the cap, with a message that says which.
-func decodeJSON(c *gin.Context, dst any) error {
+func decodeJSON[T any](c *gin.Context, dst *T) error {
 	dec := json.NewDecoder(c.Request.Body)
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(dst); err != nil {
+	// Decoding through a pointer tells a JSON null, which is no object, from {}.
+	var obj *T
+	if err := dec.Decode(&obj); err != nil {
 		return decodeProblem(err)
+	}
+	if obj == nil {
+		return badRequest("invalid_json", "request body must be a JSON object")
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		var maxErr *http.MaxBytesError
@@ -37,6 +42,7 @@ func decodeJSON(c *gin.Context, dst any) error {
 		}
 		return badRequest("invalid_json", "body must hold a single JSON object")
 	}
+	*dst = *obj
 	return nil
 }
 
@@ -82,6 +88,9 @@ func validateName(name string) (string, error) {
 	switch {
 	case name == "":
 		return "", badRequest("invalid_name", "name is required")
+	case strings.ContainsRune(name, 0):
+		// PostgreSQL text cannot hold NUL; the driver would drop it and store another name.
+		return "", badRequest("invalid_name", "name must not contain NUL characters")
 	case utf8.RuneCountInString(name) > maxNameLength:
 		return "", badRequest("invalid_name", fmt.Sprintf("name must be at most %d characters", maxNameLength))
 	}

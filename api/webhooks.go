@@ -267,4 +267,3 @@ func (h *WebhookHandler) rotateSecret(c *gin.Context) {
 	}
 	c.JSON(http.StatusOK, RotatedSecret{Secret: secret, PreviousSecretExpiresAt: expires})
 }
-

@@ -1,0 +1,11 @@
+package api_test
+
+import (
+	"os"
+	"testing"
+
+	"github.com/assetsup/webhooks/internal/testenv"
+)
+
+// TestMain runs the package's tests on a fresh database of their own, dropped afterwards.
+func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
