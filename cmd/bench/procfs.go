@@ -1,0 +1,182 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// clockTicks is USER_HZ, 100 on every Linux this runs on.
+const clockTicks = 100
+
+type procStat struct {
+	comm                         string
+	ppid                         int
+	utime, stime, cutime, cstime int64 // clock ticks
+}
+
+// readStat parses /proc/<pid>/stat.
+func readStat(pid int) (procStat, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return procStat{}, err
+	}
+	return parseStat(string(b))
+}
+
+func parseStat(s string) (procStat, error) {
+	open, end := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+	if open < 0 || end < open {
+		return procStat{}, fmt.Errorf("malformed stat")
+	}
+	f := strings.Fields(s[end+1:])
+	// After "(comm)": state ppid pgrp session tty tpgid flags minflt cminflt majflt
+	// cmajflt utime stime cutime cstime ...
+	if len(f) < 15 {
+		return procStat{}, fmt.Errorf("malformed stat")
+	}
+	n := func(i int) int64 { v, _ := strconv.ParseInt(f[i], 10, 64); return v }
+	return procStat{comm: s[open+1 : end], ppid: int(n(1)), utime: n(11), stime: n(12), cutime: n(13), cstime: n(14)}, nil
+}
+
+// cpuSeconds is the CPU a process has used, itself only.
+func cpuSeconds(pid int) float64 {
+	st, err := readStat(pid)
+	if err != nil {
+		return 0
+	}
+	return float64(st.utime+st.stime) / clockTicks
+}
+
+// postgresCPUSeconds is the CPU of every PostgreSQL process: live backends plus what
+// exited backends left in the postmaster's children times.
+func postgresCPUSeconds() float64 {
+	ents, _ := os.ReadDir("/proc")
+	var ticks int64
+	for _, d := range ents {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		st, err := readStat(pid)
+		if err != nil || st.comm != "postgres" {
+			continue
+		}
+		ticks += st.utime + st.stime
+		if st.ppid == 1 || !isPostgres(st.ppid) {
+			ticks += st.cutime + st.cstime // the postmaster
+		}
+	}
+	return float64(ticks) / clockTicks
+}
+
+func isPostgres(pid int) bool {
+	st, err := readStat(pid)
+	return err == nil && st.comm == "postgres"
+}
+
+// machineCPU returns busy and total jiffies of all CPUs from /proc/stat.
+func machineCPU() (busy, total int64) {
+	f, err := os.Open("/proc/stat")
+	if err != nil {
+		return 0, 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 5 || fields[0] != "cpu" {
+			continue
+		}
+		for i, v := range fields[1:] {
+			n, _ := strconv.ParseInt(v, 10, 64)
+			total += n
+			if i != 3 && i != 4 { // idle, iowait
+				busy += n
+			}
+		}
+		break
+	}
+	return busy, total
+}
+
+// vmHWM is the peak resident set of pid in bytes, from /proc/<pid>/status.
+func vmHWM(pid int) int64 {
+	return statusField(pid, "VmHWM:")
+}
+
+func statusField(pid int, field string) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, field); ok {
+			f := strings.Fields(rest)
+			if len(f) > 0 {
+				kb, _ := strconv.ParseInt(f[0], 10, 64)
+				return kb << 10
+			}
+		}
+	}
+	return 0
+}
+
+// resetHWM resets pid's peak resident set to its current one (clear_refs 5), so a
+// phase's peak can be read on its own.
+func resetHWM(pid int) bool {
+	return os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0) == nil
+}
+
+// CPUSample is the CPU time of each component at one moment.
+type CPUSample struct {
+	at                                       time.Time
+	harness, temporal, worker, api, postgres float64
+	machineBusy, machineTotal                int64
+}
+
+// CPUUse is how much CPU each component used over a phase, in CPU seconds, and the
+// machine's busy share.
+type CPUUse struct {
+	Seconds        float64 `json:"wallSeconds"`
+	Harness        float64 `json:"harnessCpuSeconds"`
+	Temporal       float64 `json:"temporalCpuSeconds"`
+	Worker         float64 `json:"workerCpuSeconds"`
+	API            float64 `json:"apiCpuSeconds"`
+	Postgres       float64 `json:"postgresCpuSeconds"`
+	MachineBusyPct float64 `json:"machineBusyPercent"`
+}
+
+func (e *Env) sampleCPU() CPUSample {
+	s := CPUSample{at: time.Now(), harness: cpuSeconds(os.Getpid()), postgres: postgresCPUSeconds()}
+	if e.devPID > 0 {
+		s.temporal = cpuSeconds(e.devPID)
+	}
+	if e.Worker != nil {
+		s.worker = cpuSeconds(e.Worker.PID())
+	}
+	if e.API != nil {
+		s.api = cpuSeconds(e.API.PID())
+	}
+	s.machineBusy, s.machineTotal = machineCPU()
+	return s
+}
+
+func cpuBetween(a, b CPUSample) CPUUse {
+	r := func(v float64) float64 { return float64(int64(v*100+0.5)) / 100 }
+	u := CPUUse{
+		Seconds:  r(b.at.Sub(a.at).Seconds()),
+		Harness:  r(b.harness - a.harness),
+		Temporal: r(b.temporal - a.temporal),
+		Worker:   r(b.worker - a.worker),
+		API:      r(b.api - a.api),
+		Postgres: r(b.postgres - a.postgres),
+	}
+	if dt := b.machineTotal - a.machineTotal; dt > 0 {
+		u.MachineBusyPct = r(100 * float64(b.machineBusy-a.machineBusy) / float64(dt))
+	}
+	return u
+}
