@@ -40,7 +40,9 @@ trap cleanup INT TERM EXIT
 
 bin/temporal server start-dev --ip 127.0.0.1 --port 7233 --ui-ip 127.0.0.1 --ui-port 8233 \
   --db-filename .dev/temporal.db --log-level warn \
-  --dynamic-config-value system.enableActivityEagerExecution=true &
+  --dynamic-config-value system.enableActivityEagerExecution=true \
+  --dynamic-config-value matching.numTaskqueueReadPartitions=1 \
+  --dynamic-config-value matching.numTaskqueueWritePartitions=1 &
 pids+=($!)
 for _ in $(seq 1 60); do
   bin/temporal operator cluster health --address "$TEMPORAL_ADDRESS" >/dev/null 2>&1 && break

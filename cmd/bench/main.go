@@ -63,6 +63,7 @@ type Settings struct {
 	KeepLogs           bool          `json:"-"`
 	CPUProfile         string        `json:"-"`
 	PerfDir            string        `json:"-"`
+	FloorAutoscale     bool          `json:"floorAutoscalePollers,omitempty"`
 }
 
 type listFlag []string
@@ -126,6 +127,7 @@ func parseFlags(args []string, quick bool) (Settings, error) {
 	fs.BoolVar(&s.KeepLogs, "keep-logs", false, "keep the subprocess logs (their directory is printed)")
 	fs.StringVar(&s.CPUProfile, "cpuprofile", "", "write a CPU profile of the harness process (receiver, floor worker, triggers) to this file")
 	fs.StringVar(&s.PerfDir, "perf", "", "sample the dev server and worker during (3) and the API during (6) with perf, writing perf-*.txt flat profiles into this directory")
+	fs.BoolVar(&s.FloorAutoscale, "floor-autoscale", false, "experiment: give the in-process floor and shape workers the SDK's autoscaling workflow task pollers")
 	if err := fs.Parse(args); err != nil {
 		return s, err
 	}
@@ -151,14 +153,20 @@ func parseFlags(args []string, quick bool) (Settings, error) {
 // floorWorkerOptions are the production worker's (config defaults: 200 slots each, 4
 // pollers), with any WORKER_* override given to the subprocesses through -env applied
 // here too, so the floor always runs the same worker settings as ours.
-func (s Settings) floorWorkerOptions() sdkworker.Options {
-	o := sdkworker.Options{
+func (s Settings) floorWorkerOptions() (o sdkworker.Options) {
+	o = sdkworker.Options{
 		MaxConcurrentActivityExecutionSize:      200,
 		MaxConcurrentWorkflowTaskExecutionSize:  200,
 		MaxConcurrentLocalActivityExecutionSize: 200,
 		MaxConcurrentActivityTaskPollers:        4,
 		MaxConcurrentWorkflowTaskPollers:        4,
 	}
+	defer func() {
+		if s.FloorAutoscale {
+			o.MaxConcurrentWorkflowTaskPollers = 0
+			o.WorkflowTaskPollerBehavior = sdkworker.NewPollerBehaviorAutoscaling(sdkworker.PollerBehaviorAutoscalingOptions{})
+		}
+	}()
 	for _, kv := range s.ServiceEnv {
 		k, v, _ := strings.Cut(kv, "=")
 		n, err := strconv.Atoi(v)
@@ -296,8 +304,18 @@ func run(ctx context.Context, args []string) int {
 		}},
 		{"(2) floor", func() error {
 			logf("(2) floor: %d no-op workflows, %d in flight", cfg.FloorN, cfg.Concurrency)
-			res.Floor, err = b.floor(ctx)
+			res.Floor, err = b.floor(ctx, 1)
 			logf("    %.1f workflows/s, p50 %.0f ms", res.Floor.PerSecond, res.Floor.Latency.P50)
+			if err == nil && res.Floor.LongestGapSeconds > floorStall.Seconds() {
+				// A reference that stalled is no reference: measure it once more.
+				logf("    stalled %.0f s with nothing completing (pollers parked on the sticky queue); measuring the floor again", res.Floor.LongestGapSeconds)
+				var again FloorResult
+				if again, err = b.floor(ctx, 2); err == nil {
+					again.StalledRuns = 1
+					res.Floor = again
+					logf("    %.1f workflows/s, p50 %.0f ms", res.Floor.PerSecond, res.Floor.Latency.P50)
+				}
+			}
 			return err
 		}},
 		{"(2b) shapes", func() error {
@@ -476,6 +494,16 @@ const (
 	targetWorkerRSSMB = 150.0
 )
 
+func floorNote(f FloorResult) string {
+	switch {
+	case f.LongestGapSeconds > floorStall.Seconds():
+		return fmt.Sprintf("; STALLED %.0f s", f.LongestGapSeconds)
+	case f.StalledRuns > 0:
+		return "; first measurement stalled ~60 s and was repeated"
+	}
+	return ""
+}
+
 func perItemMs(cpuSeconds float64, n int) float64 {
 	if n == 0 {
 		return 0
@@ -494,8 +522,8 @@ func tableRows(r *Results) []Row {
 		Result: fmt.Sprintf("%.0f deliveries/s (request p50 %.2f ms, p99 %.2f ms)", c.PerSecond, c.Latency.P50, c.Latency.P99)})
 	f := r.Floor
 	add(Row{ID: "2", Measure: fmt.Sprintf("Floor: no-op workflow + 1 activity on the same dev server (%d workflows, %d in flight)", s.FloorN, s.Concurrency),
-		Result: fmt.Sprintf("%.1f workflows/s (start → completion p50 %.0f ms, p99 %.0f ms; start → activity p50 %.0f ms; Temporal CPU %.1f ms each)",
-			f.PerSecond, f.Latency.P50, f.Latency.P99, f.ActivityLatency.P50, perItemMs(f.CPU.Temporal, f.Count))})
+		Result: fmt.Sprintf("%.1f workflows/s (start → completion p50 %.0f ms, p99 %.0f ms; start → activity p50 %.0f ms; Temporal CPU %.1f ms each%s)",
+			f.PerSecond, f.Latency.P50, f.Latency.P99, f.ActivityLatency.P50, perItemMs(f.CPU.Temporal, f.Count), floorNote(f))})
 	for i, sh := range r.Shapes {
 		add(Row{ID: "2" + string(rune('b'+i)), Measure: fmt.Sprintf("Floor, shaped: %s (%d, started as fast as accepted)", sh.Name, sh.Count),
 			Result: fmt.Sprintf("%.1f/s (start → send activity p50 %.0f ms; Temporal CPU %.1f ms each)", sh.PerSecond, sh.Latency.P50, perItemMs(sh.CPU.Temporal, sh.Count))})
@@ -504,8 +532,12 @@ func tableRows(r *Results) []Row {
 	add(Row{ID: "3", Measure: fmt.Sprintf("Ours, throughput: %d events × 1 subscriber via DispatchEvent (%d triggers in flight)", s.Events, s.Concurrency),
 		Result: fmt.Sprintf("%.1f delivered/s (first trigger → last receipt %.1f s, longest gap without a receipt %.1f s; triggers accepted at %.0f/s; Temporal CPU %.1f ms, worker %.1f ms, PostgreSQL %.1f ms each)",
 			t.DeliveredPerSecond, t.Seconds, t.LongestGapSeconds, t.TriggersPerSecond, perItemMs(t.CPU.Temporal, t.Events), perItemMs(t.CPU.Worker, t.Events), perItemMs(t.CPU.Postgres, t.Events))})
+	ratioStatus := status(t.RatioToFloor >= targetRatio && t.DeliveredPerSecond > 0)
+	if f.LongestGapSeconds > floorStall.Seconds() {
+		ratioStatus = "n/a (floor stalled)"
+	}
 	add(Row{ID: "3/2", Measure: "Ours ÷ floor throughput", Result: fmt.Sprintf("%.0f%%", 100*t.RatioToFloor),
-		Target: fmt.Sprintf("≥ %.0f%%", 100*targetRatio), Status: status(t.RatioToFloor >= targetRatio && t.DeliveredPerSecond > 0)})
+		Target: fmt.Sprintf("≥ %.0f%%", 100*targetRatio), Status: ratioStatus})
 	l := r.Latency
 	add(Row{ID: "4", Measure: fmt.Sprintf("Ours, latency: trigger → verified receipt at %.1f events/s (half of 3) for %s", l.RatePerSecond, s.LatencyDuration),
 		Result: fmt.Sprintf("p50 %.0f ms, p95 %.0f ms, p99 %.0f ms (%d events)", l.Latency.P50, l.Latency.P95, l.Latency.P99, l.Latency.Count),

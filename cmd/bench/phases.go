@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -254,6 +255,10 @@ type FloorResult struct {
 	ActivityLatency Summary `json:"startToActivity"`
 	Errors          int64   `json:"errors"`
 	CPU             CPUUse  `json:"cpu"`
+	// LongestGapSeconds is the longest time without a workflow completing: ~60 s
+	// means the worker's pollers sat on an empty sticky queue (see bench/README.md).
+	LongestGapSeconds float64 `json:"longestGapWithoutCompletionSeconds"`
+	StalledRuns       int     `json:"stalledRunsDiscarded,omitempty"`
 }
 
 const floorQueue = "bench-floor"
@@ -263,7 +268,10 @@ func floorWorkflow(ctx workflow.Context) error {
 	return workflow.ExecuteActivity(ctx, "BenchNoop").Get(ctx, nil)
 }
 
-func (b *Bench) floor(ctx context.Context) (FloorResult, error) {
+// floorStall is a gap without completions that only a stuck poller explains.
+const floorStall = 10 * time.Second
+
+func (b *Bench) floor(ctx context.Context, attempt int) (FloorResult, error) {
 	n, conc := b.cfg.FloorN, b.cfg.Concurrency
 	var mu sync.Mutex
 	ran := make(map[string]time.Time, n)
@@ -296,6 +304,7 @@ func (b *Bench) floor(ctx context.Context) (FloorResult, error) {
 
 	lat := make([]time.Duration, n)
 	starts := make([]time.Time, n)
+	ends := make([]time.Time, n)
 	var next, errs atomic.Int64
 	var wg sync.WaitGroup
 	cpu0 := b.env.sampleCPU()
@@ -309,8 +318,8 @@ func (b *Bench) floor(ctx context.Context) (FloorResult, error) {
 				if i >= n || ctx.Err() != nil {
 					return
 				}
-				t0, d, err := runOne(fmt.Sprintf("floor-%s-%06d", b.runID, i))
-				starts[i], lat[i] = t0, d
+				t0, d, err := runOne(fmt.Sprintf("floor-%s-%d-%06d", b.runID, attempt, i))
+				starts[i], lat[i], ends[i] = t0, d, t0.Add(d)
 				if err != nil {
 					errs.Add(1)
 				}
@@ -320,10 +329,17 @@ func (b *Bench) floor(ctx context.Context) (FloorResult, error) {
 	wg.Wait()
 	secs := time.Since(start).Seconds()
 	cpu := cpuBetween(cpu0, b.env.sampleCPU())
+	slices.SortFunc(ends, func(a, b time.Time) int { return a.Compare(b) })
+	var gap time.Duration
+	prev := start
+	for _, e := range ends {
+		gap = max(gap, e.Sub(prev))
+		prev = e
+	}
 	var toActivity []time.Duration
 	mu.Lock()
 	for i := 0; i < n; i++ {
-		if at, ok := ran[fmt.Sprintf("floor-%s-%06d", b.runID, i)]; ok {
+		if at, ok := ran[fmt.Sprintf("floor-%s-%d-%06d", b.runID, attempt, i)]; ok {
 			toActivity = append(toActivity, at.Sub(starts[i]))
 		}
 	}
@@ -334,6 +350,7 @@ func (b *Bench) floor(ctx context.Context) (FloorResult, error) {
 	return FloorResult{
 		Count: n, Concurrency: conc, Seconds: round(secs, 3), PerSecond: round(float64(n)/secs, 1),
 		Latency: Summarize(lat), ActivityLatency: Summarize(toActivity), CPU: cpu,
+		LongestGapSeconds: round(gap.Seconds(), 1),
 	}, nil
 }
 
