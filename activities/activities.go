@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -95,7 +94,7 @@ func (s *Sender) ListSubscribers(ctx context.Context, in ListSubscribersInput) (
 	}
 	res := ListSubscribersResult{Subscribers: make([]Subscriber, len(subs))}
 	for i, sub := range subs {
-		res.Subscribers[i] = Subscriber{ID: sub.ID, Name: sub.Name, Host: hostOf(sub.URL)}
+		res.Subscribers[i] = Subscriber{ID: sub.ID, Name: sub.Name, Host: models.URLHost(sub.URL)}
 	}
 	if len(subs) == s.cfg.DispatchPageSize {
 		res.Next = subs[len(subs)-1].ID
@@ -165,16 +164,6 @@ func deliveryRow(deliveryID, webhookID, kind, redeliveryOf, eventID string, even
 		d.RedeliveryOf = &redeliveryOf
 	}
 	return d
-}
-
-// hostOf returns the URL's host for logs and memos: never its path or query, which
-// may carry a receiver's token.
-func hostOf(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return ""
-	}
-	return u.Host
 }
 
 // withDBRetry runs op until it succeeds, ctx ends or DBRetryTimeout passes, so a

@@ -131,7 +131,7 @@ func (h *DeliveryHandler) start(ctx context.Context, workflowID string, w *model
 		ID:                    workflowID,
 		TaskQueue:             h.cfg.TaskQueue,
 		TypedSearchAttributes: workflows.DeliverySearchAttributes(w.ID, event, w.UserID),
-		Memo:                  workflows.DeliveryMemo(w.Name, hostOf(w.URL)),
+		Memo:                  workflows.DeliveryMemo(w.Name, models.URLHost(w.URL)),
 	}, workflows.DeliverWebhookName, in)
 	if err != nil {
 		return nil, errors.Join(temporalUnavailable(), err)
@@ -265,16 +265,4 @@ func decodeCursor(s string) (*models.DeliveryCursor, error) {
 		return nil, err
 	}
 	return &models.DeliveryCursor{CreatedAt: at, ID: id}, nil
-}
-
-func hostOf(raw string) string {
-	i := strings.Index(raw, "://")
-	if i < 0 {
-		return ""
-	}
-	rest := raw[i+3:]
-	if j := strings.IndexAny(rest, "/?#"); j >= 0 {
-		rest = rest[:j]
-	}
-	return rest
 }

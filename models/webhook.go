@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"net/url"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -172,4 +173,14 @@ func RotateSecret(ctx context.Context, db bun.IDB, userID, id string, r SecretRo
 		return time.Time{}, fmt.Errorf("rotate secret: %w", err)
 	}
 	return expires, nil
+}
+
+// URLHost returns a webhook URL's host for logs and memos: never its path or query,
+// which may carry a receiver's token.
+func URLHost(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	return u.Host
 }
