@@ -166,29 +166,17 @@ func (b *Bench) ceiling(ctx context.Context) (CeilingResult, error) {
 	// The worker's own client: same transport, address guard and connection cap style.
 	hc := activities.NewHTTPClient(10*time.Second, conc, netguard.NewPolicy(true, nil))
 	lat := make([]time.Duration, n)
-	var next, errs atomic.Int64
-	var wg sync.WaitGroup
+	var errs atomic.Int64
 	start := time.Now()
-	for c := 0; c < conc; c++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= n || ctx.Err() != nil {
-					return
-				}
-				eventID := fmt.Sprintf("ceil-%s-%06d", b.runID, i)
-				t0 := time.Now()
-				b.ledger.Expect(phase, key{eventID, hookID}, t0)
-				if err := directSend(ctx, hc, target, hookID, secret, eventID, i); err != nil {
-					errs.Add(1)
-				}
-				lat[i] = time.Since(t0)
-			}
-		}()
-	}
-	wg.Wait()
+	runPool(ctx, n, conc, func(i int) {
+		eventID := fmt.Sprintf("ceil-%s-%06d", b.runID, i)
+		t0 := time.Now()
+		b.ledger.Expect(phase, key{eventID, hookID}, t0)
+		if err := directSend(ctx, hc, target, hookID, secret, eventID, i); err != nil {
+			errs.Add(1)
+		}
+		lat[i] = time.Since(t0)
+	})
 	if err := b.waitPhase(ctx, phase, 30*time.Second); err != nil {
 		return CeilingResult{}, err
 	}
@@ -305,28 +293,16 @@ func (b *Bench) floor(ctx context.Context, attempt int) (FloorResult, error) {
 	lat := make([]time.Duration, n)
 	starts := make([]time.Time, n)
 	ends := make([]time.Time, n)
-	var next, errs atomic.Int64
-	var wg sync.WaitGroup
+	var errs atomic.Int64
 	cpu0 := b.env.sampleCPU()
 	start := time.Now()
-	for c := 0; c < conc; c++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= n || ctx.Err() != nil {
-					return
-				}
-				t0, d, err := runOne(fmt.Sprintf("floor-%s-%d-%06d", b.runID, attempt, i))
-				starts[i], lat[i], ends[i] = t0, d, t0.Add(d)
-				if err != nil {
-					errs.Add(1)
-				}
-			}
-		}()
-	}
-	wg.Wait()
+	runPool(ctx, n, conc, func(i int) {
+		t0, d, err := runOne(fmt.Sprintf("floor-%s-%d-%06d", b.runID, attempt, i))
+		starts[i], lat[i], ends[i] = t0, d, t0.Add(d)
+		if err != nil {
+			errs.Add(1)
+		}
+	})
 	secs := time.Since(start).Seconds()
 	cpu := cpuBetween(cpu0, b.env.sampleCPU())
 	slices.SortFunc(ends, func(a, b time.Time) int { return a.Compare(b) })
@@ -411,28 +387,15 @@ func (b *Bench) throughput(ctx context.Context, floor FloorResult) (ThroughputRe
 	cpu0 := b.env.sampleCPU()
 
 	callLat := make([]time.Duration, n)
-	var next atomic.Int64
-	var wg sync.WaitGroup
 	start := time.Now()
-	for c := 0; c < conc; c++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= n || ctx.Err() != nil {
-					return
-				}
-				u := b.tpHooks[i%len(b.tpHooks)]
-				eventID := fmt.Sprintf("tp-%s-%06d", b.runID, i)
-				t0 := time.Now()
-				b.ledger.Expect(phase, key{eventID, u.hookID}, t0)
-				_ = b.trigger(ctx, eventID, u.user, i)
-				callLat[i] = time.Since(t0)
-			}
-		}()
-	}
-	wg.Wait()
+	runPool(ctx, n, conc, func(i int) {
+		u := b.tpHooks[i%len(b.tpHooks)]
+		eventID := fmt.Sprintf("tp-%s-%06d", b.runID, i)
+		t0 := time.Now()
+		b.ledger.Expect(phase, key{eventID, u.hookID}, t0)
+		_ = b.trigger(ctx, eventID, u.user, i)
+		callLat[i] = time.Since(t0)
+	})
 	triggerSecs := time.Since(start).Seconds()
 	res.TriggerSeconds = round(triggerSecs, 3)
 	res.TriggersPerSecond = round(float64(n)/triggerSecs, 1)
@@ -800,31 +763,19 @@ func (b *Bench) shapes(ctx context.Context, n int) ([]ShapeResult, error) {
 	} {
 		prefix := fmt.Sprintf("%s-%s", shape.workflow, b.runID)
 		starts := make([]time.Time, n)
-		var next, errs atomic.Int64
-		var wg sync.WaitGroup
+		var errs atomic.Int64
 		cpu0 := b.env.sampleCPU()
 		begin := time.Now()
-		for c := 0; c < b.cfg.Concurrency; c++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for {
-					i := int(next.Add(1) - 1)
-					if i >= n || ctx.Err() != nil {
-						return
-					}
-					id := fmt.Sprintf("%s-%06d", prefix, i)
-					starts[i] = time.Now()
-					_, err := b.env.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-						ID: "shape:" + id, TaskQueue: shapeQueue, WorkflowIDReusePolicy: enumsRejectDuplicate,
-					}, shape.workflow, id)
-					if err != nil {
-						errs.Add(1)
-					}
-				}
-			}()
-		}
-		wg.Wait()
+		runPool(ctx, n, b.cfg.Concurrency, func(i int) {
+			id := fmt.Sprintf("%s-%06d", prefix, i)
+			starts[i] = time.Now()
+			_, err := b.env.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+				ID: "shape:" + id, TaskQueue: shapeQueue, WorkflowIDReusePolicy: enumsRejectDuplicate,
+			}, shape.workflow, id)
+			if err != nil {
+				errs.Add(1)
+			}
+		})
 		deadline := time.Now().Add(b.cfg.DrainTimeout)
 		var lat []time.Duration
 		var last time.Time
@@ -856,4 +807,23 @@ func (b *Bench) shapes(ctx context.Context, n int) ([]ShapeResult, error) {
 		b.logf("    %s: %.1f/s", shape.name, float64(n)/secs)
 	}
 	return out, nil
+}
+
+// runPool calls fn(i) for i in [0, n) from conc goroutines, stopping early when ctx
+// ends, and returns when every call has returned.
+func runPool(ctx context.Context, n, conc int, fn func(i int)) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range conc {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n || ctx.Err() != nil {
+					return
+				}
+				fn(i)
+			}
+		})
+	}
+	wg.Wait()
 }
