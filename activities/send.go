@@ -59,6 +59,9 @@ type SendInput struct {
 	Kind         string         `json:"kind"`
 	RedeliveryOf string         `json:"redeliveryOf,omitempty"`
 	Payload      events.Payload `json:"payload"`
+	// AttemptOffset counts the attempts made before this activity (the workflow's local
+	// first attempt), so attempts are numbered across both.
+	AttemptOffset int `json:"attemptOffset,omitempty"`
 }
 
 // SendResult describes the successful attempt, or why nothing was sent.
@@ -81,7 +84,7 @@ type SendFailure struct {
 // already succeeded (the worker died before reporting it) is not sent again.
 func (s *Sender) Send(ctx context.Context, in SendInput) (SendResult, error) {
 	info := activity.GetInfo(ctx)
-	attempt := int(info.Attempt)
+	attempt := int(info.Attempt) + in.AttemptOffset
 
 	var target *models.DeliveryTarget
 	err := s.withDBRetry(ctx, func(ctx context.Context) error {

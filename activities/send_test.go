@@ -562,3 +562,21 @@ func TestSendSignsWithBothSecretsDuringRotation(t *testing.T) {
 	assert.Equal(t, assetsUpSignature(newSecret, got.Body), got.Header.Get("X-AssetsUp-Signature"))
 	assert.Equal(t, standardSignature(t, newSecret, in.Payload.ID, ts, got.Body), got.Header.Get("webhook-signature"))
 }
+
+func TestSendNumbersAttemptsAfterTheLocalFirstOne(t *testing.T) {
+	db, box := testenv.DB(t), testenv.Box(t)
+	rcv := newReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusInternalServerError)
+	})
+	h := createHook(t, db, box, "user-"+uuid.NewString(), rcv.URL)
+	s := newSender(t, db, box, testConfig(), 5*time.Second)
+	env := newEnv(t, s)
+	in := eventInput(h.ID)
+	in.AttemptOffset = 1 // the workflow's local attempt came first
+
+	_, err := send(t, env, s, in)
+
+	// The activity's attempt 1 is the delivery's attempt 2, in the error and in the log.
+	assert.Equal(t, activities.SendFailure{Attempt: 2, StatusCode: http.StatusInternalServerError}, failureOf(t, appError(t, err)))
+	assert.Equal(t, 2, delivery(t, db, h.ID, in.DeliveryID).Attempts)
+}

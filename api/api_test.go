@@ -51,7 +51,7 @@ func withRateLimit(perSecond float64, burst int) serverOption {
 
 // newServer builds the router as production does, without Temporal: the registry
 // must work while Temporal is down.
-func newServer(t *testing.T, opts ...serverOption) *testServer {
+func newServer(t testing.TB, opts ...serverOption) *testServer {
 	t.Helper()
 	raw := make([]byte, 32)
 	_, err := rand.Read(raw)
@@ -91,7 +91,7 @@ func newServer(t *testing.T, opts ...serverOption) *testServer {
 // newUser is a fresh owner, so a test sees only the rows it made.
 func newUser() string { return uuid.NewString() }
 
-func (s *testServer) token(t *testing.T, user string) string {
+func (s *testServer) token(t testing.TB, user string) string {
 	t.Helper()
 	tok, err := api.IssueToken(s.jwtSecret, user, time.Hour, time.Now())
 	require.NoError(t, err)
@@ -99,7 +99,7 @@ func (s *testServer) token(t *testing.T, user string) string {
 }
 
 // do sends a request as user; an empty user sends no Authorization header.
-func (s *testServer) do(t *testing.T, method, path, user, body string) *httptest.ResponseRecorder {
+func (s *testServer) do(t testing.TB, method, path, user, body string) *httptest.ResponseRecorder {
 	t.Helper()
 	auth := ""
 	if user != "" {
@@ -109,7 +109,7 @@ func (s *testServer) do(t *testing.T, method, path, user, body string) *httptest
 }
 
 // doAuth sends a request with the Authorization header as given ("" sends none).
-func (s *testServer) doAuth(t *testing.T, method, path, authorization, body string) *httptest.ResponseRecorder {
+func (s *testServer) doAuth(t testing.TB, method, path, authorization, body string) *httptest.ResponseRecorder {
 	t.Helper()
 	req := httptest.NewRequest(method, path, strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
@@ -122,7 +122,7 @@ func (s *testServer) doAuth(t *testing.T, method, path, authorization, body stri
 }
 
 // create registers a webhook for user and fails the test unless it is a 201.
-func (s *testServer) create(t *testing.T, user, body string) api.CreatedWebhook {
+func (s *testServer) create(t testing.TB, user, body string) api.CreatedWebhook {
 	t.Helper()
 	rec := s.do(t, http.MethodPost, "/webhooks", user, body)
 	require.Equal(t, http.StatusCreated, rec.Code, rec.Body.String())

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"reflect"
 	"strconv"
 	"strings"
@@ -69,13 +70,17 @@ type Config struct {
 	RecordRetryMaxInterval  time.Duration `env:"WEBHOOK_RECORD_RETRY_MAX_INTERVAL" envDefault:"30s"`
 	DispatchPageSize        int           `env:"WEBHOOK_DISPATCH_PAGE_SIZE" envDefault:"100"`
 	DispatchChildrenPerRun  int           `env:"WEBHOOK_DISPATCH_CHILDREN_PER_RUN" envDefault:"500"`
+	DispatchInlineSingle    bool          `env:"WEBHOOK_DISPATCH_INLINE_SINGLE" envDefault:"true"`
+	FirstAttemptLocal       bool          `env:"WEBHOOK_FIRST_ATTEMPT_LOCAL" envDefault:"true"`
 	DeliveryRetention       time.Duration `env:"WEBHOOK_DELIVERY_RETENTION" envDefault:"720h"`
 	PruneInterval           time.Duration `env:"WEBHOOK_DELIVERY_PRUNE_INTERVAL" envDefault:"1h"`
 
-	WorkerActivitySlots      int `env:"WORKER_MAX_CONCURRENT_ACTIVITIES" envDefault:"200"`
-	WorkerWorkflowTaskSlots  int `env:"WORKER_MAX_CONCURRENT_WORKFLOW_TASKS" envDefault:"200"`
-	WorkerLocalActivitySlots int `env:"WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES" envDefault:"200"`
-	WorkerPollers            int `env:"WORKER_POLLERS" envDefault:"4"`
+	WorkerActivitySlots      int  `env:"WORKER_MAX_CONCURRENT_ACTIVITIES" envDefault:"200"`
+	WorkerWorkflowTaskSlots  int  `env:"WORKER_MAX_CONCURRENT_WORKFLOW_TASKS" envDefault:"200"`
+	WorkerLocalActivitySlots int  `env:"WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES" envDefault:"200"`
+	WorkerPollers            int  `env:"WORKER_POLLERS" envDefault:"4"`
+	WorkerPollerAutoscale    bool `env:"WORKER_POLLER_AUTOSCALE" envDefault:"true"`
+	WorkerMaxPollers         int  `env:"WORKER_MAX_POLLERS" envDefault:"16"`
 }
 
 // Role is what a subcommand needs from the configuration.
@@ -92,8 +97,14 @@ const (
 // Load parses the environment and validates what role needs, returning one error that
 // names every problem found.
 func Load(role Role) (Config, error) {
+	return LoadFrom(role, env.ToMap(os.Environ()))
+}
+
+// LoadFrom is Load with the variables taken from environ instead of the process
+// environment, for a tool that configures a service it runs (the benchmark).
+func LoadFrom(role Role, environ map[string]string) (Config, error) {
 	var c Config
-	if err := env.Parse(&c); err != nil {
+	if err := env.ParseWithOptions(&c, env.Options{Environment: environ}); err != nil {
 		return Config{}, fmt.Errorf("invalid configuration: %w", nameVariables(err))
 	}
 	if err := c.Validate(role); err != nil {
@@ -159,8 +170,8 @@ func (c Config) Validate(role Role) error {
 			"WEBHOOK_DISPATCH_CHILDREN_PER_RUN must be between WEBHOOK_DISPATCH_PAGE_SIZE and 1000")
 		need(c.DeliveryRetention > 0, "WEBHOOK_DELIVERY_RETENTION must be positive")
 		need(c.PruneInterval >= time.Minute, "WEBHOOK_DELIVERY_PRUNE_INTERVAL must be at least 1m")
-		need(c.WorkerActivitySlots > 0 && c.WorkerWorkflowTaskSlots > 0 && c.WorkerLocalActivitySlots > 0 && c.WorkerPollers > 0,
-			"WORKER_MAX_CONCURRENT_* and WORKER_POLLERS must be positive")
+		need(c.WorkerActivitySlots > 0 && c.WorkerWorkflowTaskSlots > 0 && c.WorkerLocalActivitySlots > 0 && c.WorkerPollers > 0 && c.WorkerMaxPollers > 0,
+			"WORKER_MAX_CONCURRENT_*, WORKER_POLLERS and WORKER_MAX_POLLERS must be positive")
 	}
 	if _, err := c.SlogLevel(); err != nil {
 		errs = append(errs, err)

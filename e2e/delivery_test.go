@@ -34,17 +34,29 @@ func dispatchResult(t *testing.T, eventID string) workflows.DispatchEventResult 
 	return res
 }
 
-// deliveryResult waits for one delivery workflow and returns its outcome.
+// deliveryResult waits for the delivery of eventID to webhookID and returns its outcome:
+// from the dispatch itself when it delivered inline (the webhook was the event's only
+// subscriber), else from the DeliverWebhook child.
 func deliveryResult(t *testing.T, eventID, webhookID string) workflows.DeliverWebhookResult {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	// The delivery starts a moment after the dispatch does.
-	dispatchResult(t, eventID)
+	var dispatched workflows.DispatchEventResult
+	getErr := testenv.Temporal(t).GetWorkflow(ctx, workflows.DispatchWorkflowID(eventID), "").Get(ctx, &dispatched)
+	if getErr == nil && dispatched.Delivery == nil {
+		var value workflows.DeliverWebhookResult
+		getErr = testenv.Temporal(t).GetWorkflow(ctx, workflows.DeliveryWorkflowID(eventID, webhookID), "").Get(ctx, &value)
+		res, err := workflows.DeliveryResultOf(getErr, value)
+		require.NoError(t, err)
+		return res
+	}
 	var value workflows.DeliverWebhookResult
-	getErr := testenv.Temporal(t).GetWorkflow(ctx, workflows.DeliveryWorkflowID(eventID, webhookID), "").Get(ctx, &value)
+	if dispatched.Delivery != nil {
+		value = *dispatched.Delivery
+	}
 	res, err := workflows.DeliveryResultOf(getErr, value)
 	require.NoError(t, err)
+	require.Equal(t, workflows.DeliveryID(eventID, webhookID), res.DeliveryID, "the inline delivery is another webhook's")
 	return res
 }
 
@@ -79,7 +91,10 @@ func TestDispatchDeliversSignedEvent(t *testing.T) {
 	assert.Equal(t, eventID, req.Header.Get("webhook-id"))
 	assert.True(t, strings.HasPrefix(req.Header.Get("User-Agent"), "AssetsUp-Webhooks/"))
 
-	assert.Equal(t, workflows.DispatchEventResult{Started: 1}, dispatchResult(t, eventID))
+	// The event's only subscriber: delivered by the dispatch itself, no child.
+	dispatched := dispatchResult(t, eventID)
+	assert.Equal(t, 1, dispatched.Started)
+	require.NotNil(t, dispatched.Delivery, "a single subscriber is delivered inline")
 	res := deliveryResult(t, eventID, hook.ID)
 	assert.Equal(t, workflows.OutcomeSucceeded, res.Outcome)
 	assert.Equal(t, 1, res.Attempts)
@@ -98,7 +113,7 @@ func TestDispatchDeliversSignedEvent(t *testing.T) {
 		require.Equal(t, http.StatusOK, s.call(user, http.MethodGet, "/webhooks/"+hook.ID+"/deliveries", nil, &page))
 		return len(page.Deliveries) == 1 && page.Deliveries[0].Status == "succeeded"
 	}, "delivery logged as succeeded")
-	assert.Equal(t, workflows.DeliveryWorkflowID(eventID, hook.ID), page.Deliveries[0].WorkflowID)
+	assert.Equal(t, workflows.DispatchWorkflowID(eventID), page.Deliveries[0].WorkflowID)
 
 	// Redelivery sends the same body again under a new delivery id.
 	var redo struct {
@@ -143,7 +158,7 @@ func TestFailingReceiverGetsThreeAttemptsThenCounts(t *testing.T) {
 
 	// The workflow failed visibly for operators, with the result in its details.
 	ctx := context.Background()
-	getErr := testenv.Temporal(t).GetWorkflow(ctx, workflows.DeliveryWorkflowID(eventID, hook.ID), "").Get(ctx, nil)
+	getErr := testenv.Temporal(t).GetWorkflow(ctx, workflows.DispatchWorkflowID(eventID), "").Get(ctx, nil)
 	var appErr *temporal.ApplicationError
 	require.True(t, errors.As(getErr, &appErr))
 	assert.Equal(t, workflows.ErrTypeDeliveryFailed, appErr.Type())
@@ -170,23 +185,52 @@ func TestDuplicateDispatchIsDeliveredOnce(t *testing.T) {
 	require.NoError(t, err)
 	_, err = d.Trigger(ctx, events.BookingConfirmed, payload) // a retry by the same caller
 	require.NoError(t, err)
-	assert.Equal(t, workflows.DispatchEventResult{Started: 1}, dispatchResult(t, payload.ID))
 
-	// A second caller with its own workflow id: Temporal refuses the second delivery.
-	run, err := testenv.Temporal(t).ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID: "other-caller-" + payload.ID, TaskQueue: s.taskQueue,
-	}, workflows.DispatchEventName, workflows.DispatchEventInput{
-		ID: payload.ID, Event: events.BookingConfirmed, UserID: user, Data: json.RawMessage(`{"bookingId":"b-1"}`),
-	})
-	require.NoError(t, err)
-	var second workflows.DispatchEventResult
-	require.NoError(t, run.Get(ctx, &second))
-	assert.Equal(t, workflows.DispatchEventResult{Duplicates: 1}, second)
+	// A second caller with its own workflow id, while the first delivery may still be in
+	// flight: it hands over to the event's dispatch, which already exists.
+	second := dispatchUnder(t, s, "other-caller-"+payload.ID, payload.ID, user)
+	assert.Equal(t, workflows.DispatchEventResult{Duplicates: 1, ForwardedTo: workflows.DispatchWorkflowID(payload.ID)}, second)
+	assert.Equal(t, 1, dispatchResult(t, payload.ID).Started)
 
 	rcv.waitFor(t, 1, 30*time.Second)
 	assert.Equal(t, workflows.OutcomeSucceeded, deliveryResult(t, payload.ID, hook.ID).Outcome)
 	time.Sleep(2 * time.Second) // room for a wrong second delivery to arrive
 	assert.Len(t, rcv.all(), 1)
+}
+
+func TestDispatchUnderAnotherIDFirstIsDeliveredOnce(t *testing.T) {
+	s := newStack(t, testenv.WorkerSettings{})
+	rcv := newReceiver(t, http.StatusOK)
+	user := newUser()
+	hook := s.createWebhook(user, rcv.URL, "BOOKING_CONFIRMED")
+	eventID := "evt_foreign_" + hook.ID
+
+	first := dispatchUnder(t, s, "caller-own-"+eventID, eventID, user)
+	assert.Equal(t, workflows.DispatchEventResult{ForwardedTo: workflows.DispatchWorkflowID(eventID)}, first)
+	// The documented start, after the fact: the event's dispatch already exists.
+	_, err := dispatcher(t, s).Trigger(context.Background(), events.BookingConfirmed, dispatch.Payload{ID: eventID, UserID: user})
+	require.NoError(t, err)
+
+	assert.Equal(t, workflows.OutcomeSucceeded, deliveryResult(t, eventID, hook.ID).Outcome)
+	time.Sleep(2 * time.Second)
+	require.Len(t, rcv.all(), 1)
+	verify(t, hook.Secret, rcv.all()[0])
+}
+
+// dispatchUnder starts DispatchEvent under a workflow id of the caller's choosing, as a
+// client that ignores DispatchWorkflowID would, and waits for its result.
+func dispatchUnder(t *testing.T, s *stack, workflowID, eventID, user string) workflows.DispatchEventResult {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	run, err := testenv.Temporal(t).ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflowID, TaskQueue: s.taskQueue},
+		workflows.DispatchEventName, workflows.DispatchEventInput{
+			ID: eventID, Event: events.BookingConfirmed, UserID: user, Data: json.RawMessage(`{"bookingId":"b-1"}`),
+		})
+	require.NoError(t, err)
+	var res workflows.DispatchEventResult
+	require.NoError(t, run.Get(ctx, &res))
+	return res
 }
 
 func TestOnlyTheUsersActiveSubscribedWebhooksReceive(t *testing.T) {
@@ -205,7 +249,7 @@ func TestOnlyTheUsersActiveSubscribedWebhooksReceive(t *testing.T) {
 
 	eventID, err := dispatcher(t, s).Trigger(context.Background(), events.WorkOrderCompleted, dispatch.Payload{UserID: user})
 	require.NoError(t, err)
-	assert.Equal(t, workflows.DispatchEventResult{Started: 1}, dispatchResult(t, eventID))
+	assert.Equal(t, 1, dispatchResult(t, eventID).Started)
 	assert.Equal(t, workflows.OutcomeSucceeded, deliveryResult(t, eventID, hook.ID).Outcome)
 	assert.Len(t, subscribed.all(), 1)
 	assert.Empty(t, inactive.all())

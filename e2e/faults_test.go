@@ -283,9 +283,11 @@ func TestTemporalRestartResumesPendingDeliveries(t *testing.T) {
 	rcv.waitFor(t, 2, 90*time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	var res workflows.DeliverWebhookResult
-	require.NoError(t, c.GetWorkflow(ctx, workflows.DeliveryWorkflowID(eventID, hook.ID), "").Get(ctx, &res))
-	assert.Equal(t, workflows.OutcomeSucceeded, res.Outcome)
+	var res workflows.DispatchEventResult
+	require.NoError(t, c.GetWorkflow(ctx, workflows.DispatchWorkflowID(eventID), "").Get(ctx, &res))
+	require.NotNil(t, res.Delivery, "the only subscriber is delivered by the dispatch")
+	assert.Equal(t, workflows.DeliveryID(eventID, hook.ID), res.Delivery.DeliveryID)
+	assert.Equal(t, workflows.OutcomeSucceeded, res.Delivery.Outcome)
 	assert.Len(t, rcv.all(), 2)
 }
 

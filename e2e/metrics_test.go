@@ -62,7 +62,8 @@ func TestWorkerExportsDeliveryAndSDKMetrics(t *testing.T) {
 	assert.Contains(t, body, `webhooks_delivery_attempts_total{result="success"} 1`)
 	assert.Contains(t, body, "webhooks_send_duration_seconds_count 1")
 	assert.Contains(t, body, "temporal_", "the SDK's own metrics are exported too")
-	assert.Contains(t, body, "temporal_activity_execution_latency")
+	// The first attempt runs as a local activity (WEBHOOK_FIRST_ATTEMPT_LOCAL).
+	assert.Regexp(t, `temporal_local_activity_execution_latency_seconds_count\{activity_type="Send"[^}]*\} 1`, body)
 }
 
 func TestAPIExportsRequestMetrics(t *testing.T) {

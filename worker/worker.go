@@ -17,6 +17,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/assetsup/webhooks/activities"
+	"github.com/assetsup/webhooks/config"
 	"github.com/assetsup/webhooks/workflows"
 )
 
@@ -26,18 +27,56 @@ type Options struct {
 	MaxConcurrentActivities      int
 	MaxConcurrentWorkflowTasks   int
 	MaxConcurrentLocalActivities int
-	Pollers                      int
+	// Pollers is the fixed number of pollers per task type, or with AutoscalePollers the
+	// number to start with.
+	Pollers          int
+	AutoscalePollers bool
+	MaxPollers       int
+}
+
+// OptionsFrom maps the configuration to the worker's options.
+func OptionsFrom(cfg config.Config) Options {
+	return Options{
+		TaskQueue:                    cfg.TemporalTaskQueue,
+		MaxConcurrentActivities:      cfg.WorkerActivitySlots,
+		MaxConcurrentWorkflowTasks:   cfg.WorkerWorkflowTaskSlots,
+		MaxConcurrentLocalActivities: cfg.WorkerLocalActivitySlots,
+		Pollers:                      cfg.WorkerPollers,
+		AutoscalePollers:             cfg.WorkerPollerAutoscale,
+		MaxPollers:                   cfg.WorkerMaxPollers,
+	}
+}
+
+// SDK returns the SDK's worker options for opts.
+//
+// Autoscaling pollers are the default because fixed ones stall under a backlog: with
+// sticky execution every fixed workflow poller keeps polling the sticky queue while the
+// server reports a sticky backlog, and that hint only clears when a long poll expires
+// (a minute), so the normal queue can wait a minute with idle cores. The autoscaler
+// always keeps pollers on both queues and adds them where the server reports work.
+func (opts Options) SDK() sdkworker.Options {
+	o := sdkworker.Options{
+		MaxConcurrentActivityExecutionSize:      opts.MaxConcurrentActivities,
+		MaxConcurrentWorkflowTaskExecutionSize:  opts.MaxConcurrentWorkflowTasks,
+		MaxConcurrentLocalActivityExecutionSize: opts.MaxConcurrentLocalActivities,
+	}
+	if !opts.AutoscalePollers {
+		o.MaxConcurrentActivityTaskPollers = opts.Pollers
+		o.MaxConcurrentWorkflowTaskPollers = opts.Pollers
+		return o
+	}
+	behavior := sdkworker.NewPollerBehaviorAutoscaling(sdkworker.PollerBehaviorAutoscalingOptions{
+		InitialNumberOfPollers: opts.Pollers,
+		MaximumNumberOfPollers: max(opts.MaxPollers, opts.Pollers),
+	})
+	o.WorkflowTaskPollerBehavior = behavior
+	o.ActivityTaskPollerBehavior = behavior
+	return o
 }
 
 // New returns a worker on opts.TaskQueue running wf and sender.
 func New(c client.Client, opts Options, wf *workflows.Workflows, sender *activities.Sender) sdkworker.Worker {
-	w := sdkworker.New(c, opts.TaskQueue, sdkworker.Options{
-		MaxConcurrentActivityExecutionSize:      opts.MaxConcurrentActivities,
-		MaxConcurrentWorkflowTaskExecutionSize:  opts.MaxConcurrentWorkflowTasks,
-		MaxConcurrentLocalActivityExecutionSize: opts.MaxConcurrentLocalActivities,
-		MaxConcurrentActivityTaskPollers:        opts.Pollers,
-		MaxConcurrentWorkflowTaskPollers:        opts.Pollers,
-	})
+	w := sdkworker.New(c, opts.TaskQueue, opts.SDK())
 	Register(w, wf, sender)
 	return w
 }

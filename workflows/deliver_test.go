@@ -3,6 +3,7 @@ package workflows_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -35,6 +36,9 @@ func testConfig() workflows.Config {
 		RecordRetryMaxInterval: 30 * time.Second,
 		MaxEventDataBytes:      256 << 10,
 		ChildrenPerRun:         1000,
+		FirstAttemptLocal:      true,
+		// Off here: it needs the canonical workflow id, which the inline tests set.
+		InlineSingleDelivery: false,
 	}
 }
 
@@ -69,7 +73,8 @@ func deliverInput() workflows.DeliverWebhookInput {
 // (mock) time it started and the timeout it ran under. The test environment leaves
 // activity.Info.RetryPolicy nil, so the policy is checked by its effects: count and gaps.
 type sendAttempt struct {
-	Attempt      int32
+	Attempt      int32 // across the local first attempt and the activity's: what Send numbers
+	Local        bool
 	At           time.Time
 	StartToClose time.Duration
 	Input        activities.SendInput
@@ -92,15 +97,17 @@ func mockSend(env *testsuite.TestWorkflowEnvironment, respond func(attempt int32
 
 func (m *sendMock) send(ctx context.Context, in activities.SendInput) (activities.SendResult, error) {
 	info := activity.GetInfo(ctx)
+	attempt := info.Attempt + int32(in.AttemptOffset)
 	m.mu.Lock()
 	m.attempts = append(m.attempts, sendAttempt{
-		Attempt:      info.Attempt,
+		Attempt:      attempt,
+		Local:        info.IsLocalActivity,
 		At:           m.env.Now(),
 		StartToClose: info.StartToCloseTimeout,
 		Input:        in,
 	})
 	m.mu.Unlock()
-	return m.respond(info.Attempt)
+	return m.respond(attempt)
 }
 
 func (m *sendMock) recorded() []sendAttempt {
@@ -199,26 +206,78 @@ func TestDeliverWebhookRetryPolicy(t *testing.T) {
 		},
 	}
 	for _, tt := range tests {
+		// The local first attempt must not change the schedule: same count, same gaps.
+		for _, local := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s/local first %t", tt.name, local), func(t *testing.T) {
+				cfg := testConfig()
+				cfg.Retry = tt.give
+				cfg.FirstAttemptLocal = local
+				env := newEnv(cfg)
+				send := mockSend(env, alwaysHTTP500)
+				mockComplete(env, 0)
+
+				res, err := runDeliver(t, env, deliverInput())
+				require.Error(t, err)
+
+				attempts := send.recorded()
+				require.Len(t, attempts, tt.wantCount)
+				for i, a := range attempts {
+					assert.Equal(t, int32(i+1), a.Attempt)
+					assert.Equal(t, local && i == 0, a.Local, "attempt %d: only the first may be local", i+1)
+					// Only StartToClose is retried: at or below the HTTP timeout a slow
+					// receiver would fail the attempt before the client gives up.
+					assert.Greater(t, a.StartToClose, cfg.HTTPTimeout)
+				}
+				assert.Equal(t, tt.wantGaps, send.gaps())
+				assert.Equal(t, tt.wantCount, res.Attempts)
+			})
+		}
+	}
+}
+
+func TestDeliverWebhookFirstAttemptLocal(t *testing.T) {
+	gone := func(attempt int32) (activities.SendResult, error) {
+		return activities.SendResult{}, temporal.NewApplicationErrorWithOptions("receiver answered HTTP 410", activities.ErrTypeGone,
+			temporal.ApplicationErrorOptions{NonRetryable: true, Details: []any{activities.SendFailure{Attempt: int(attempt), StatusCode: 410}}})
+	}
+	ok := func(attempt int32) (activities.SendResult, error) {
+		return activities.SendResult{Attempt: int(attempt), StatusCode: 200}, nil
+	}
+	tests := []struct {
+		name         string
+		maxAttempts  int // 0: the configured 3
+		respond      func(int32) (activities.SendResult, error)
+		wantLocal    []bool
+		wantOutcome  string
+		wantAttempts int
+	}{
+		{"success at once: one local attempt, no activity", 0, ok, []bool{true}, workflows.OutcomeSucceeded, 1},
+		{"retryable failure hands over to the activity", 0, alwaysHTTP500, []bool{true, false, false}, workflows.OutcomeFailed, 3},
+		{"non-retryable failure stops at the local attempt", 0, gone, []bool{true}, workflows.OutcomeFailed, 1},
+		{"a single-attempt delivery (test) is only local", 1, alwaysHTTP500, []bool{true}, workflows.OutcomeFailed, 1},
+	}
+	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg := testConfig()
-			cfg.Retry = tt.give
-			env := newEnv(cfg)
-			send := mockSend(env, alwaysHTTP500)
-			mockComplete(env, 0)
+			env := newEnv(testConfig())
+			send := mockSend(env, tt.respond)
+			complete := mockComplete(env, 0)
+			in := deliverInput()
+			in.MaxAttempts = tt.maxAttempts
 
-			res, err := runDeliver(t, env, deliverInput())
-			require.Error(t, err)
+			res, _ := runDeliver(t, env, in)
 
-			attempts := send.recorded()
-			require.Len(t, attempts, tt.wantCount)
-			for i, a := range attempts {
-				assert.Equal(t, int32(i+1), a.Attempt)
-				// Only StartToClose is retried: at or below the HTTP timeout a slow
-				// receiver would fail the attempt before the client gives up.
-				assert.Greater(t, a.StartToClose, cfg.HTTPTimeout)
+			var local []bool
+			for i, a := range send.recorded() {
+				local = append(local, a.Local)
+				assert.Equal(t, int32(i+1), a.Attempt, "attempts are numbered across local and activity")
+				assert.Equal(t, in.DeliveryID, a.Input.DeliveryID)
 			}
-			assert.Equal(t, tt.wantGaps, send.gaps())
-			assert.Equal(t, tt.wantCount, res.Attempts)
+			assert.Equal(t, tt.wantLocal, local)
+			assert.Equal(t, tt.wantOutcome, res.Outcome)
+			assert.Equal(t, tt.wantAttempts, res.Attempts)
+			calls := complete.recorded()
+			require.Len(t, calls, 1, "the outcome is recorded once, whichever attempt decided it")
+			assert.Equal(t, tt.wantAttempts, calls[0].Attempts)
 		})
 	}
 }

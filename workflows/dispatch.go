@@ -33,10 +33,15 @@ type DispatchEventInput struct {
 }
 
 // DispatchEventResult counts the deliveries this dispatch started, and those that an
-// earlier dispatch of the same event had already started.
+// earlier dispatch of the same event had already started. Delivery is set when the
+// event's only delivery ran inline, in this workflow.
 type DispatchEventResult struct {
-	Started    int `json:"started"`
-	Duplicates int `json:"duplicates"`
+	Started    int                   `json:"started"`
+	Duplicates int                   `json:"duplicates"`
+	Delivery   *DeliverWebhookResult `json:"delivery,omitempty"`
+	// ForwardedTo is the event's canonical dispatch, when this one ran under another id
+	// and handed the event over (Duplicates is 1 if that dispatch already existed).
+	ForwardedTo string `json:"forwardedTo,omitempty"`
 }
 
 // eventIDPattern keeps event ids usable inside workflow ids and headers.
@@ -65,6 +70,9 @@ func (in DispatchEventInput) Validate(maxDataBytes int) error {
 // dispatch of the same event starts nothing new. Deliveries are abandoned children:
 // they outlive this workflow, which waits only until each has started. A large fan-out
 // pages through subscribers and continues as new to keep its history small.
+//
+// An event with exactly one subscriber is delivered by its canonical dispatch itself
+// (see deliverInline): half the Temporal work per event, which is most events.
 func (w *Workflows) DispatchEvent(ctx workflow.Context, in DispatchEventInput) (DispatchEventResult, error) {
 	if err := in.Validate(w.cfg.MaxEventDataBytes); err != nil {
 		return DispatchEventResult{}, temporal.NewNonRetryableApplicationError("invalid event: "+err.Error(), ErrTypeInvalidEvent, nil)
@@ -74,6 +82,10 @@ func (w *Workflows) DispatchEvent(ctx workflow.Context, in DispatchEventInput) (
 	}
 	if d := bytes.TrimSpace(in.Data); len(d) == 0 || bytes.Equal(d, []byte("null")) {
 		in.Data = json.RawMessage(`{}`)
+	}
+	if w.cfg.InlineSingleDelivery && workflow.GetInfo(ctx).WorkflowExecution.ID != DispatchWorkflowID(in.ID) &&
+		workflow.GetVersion(ctx, inlineVersion, workflow.DefaultVersion, 1) == 1 {
+		return forwardToCanonical(ctx, in)
 	}
 	payload := events.Payload{
 		ID:        in.ID,
@@ -98,6 +110,10 @@ func (w *Workflows) DispatchEvent(ctx workflow.Context, in DispatchEventInput) (
 		}).Get(ctx, &page)
 		if err != nil {
 			return DispatchEventResult{}, fmt.Errorf("list subscribers: %w", err)
+		}
+
+		if w.inlineEligible(ctx, in, page) {
+			return w.deliverInline(ctx, in, payload, page.Subscribers[0])
 		}
 
 		futures := make([]workflow.ChildWorkflowFuture, len(page.Subscribers))
@@ -133,6 +149,66 @@ func (w *Workflows) DispatchEvent(ctx workflow.Context, in DispatchEventInput) (
 	}
 }
 
+// inlineVersion marks histories whose single delivery may run inline, so DispatchEvent
+// runs started by an older worker replay with children as they were recorded.
+const inlineVersion = "inline-single-delivery"
+
+// inlineEligible says whether this event's only delivery may run in this workflow.
+// Exactly-once then rests on the dispatch's own workflow id, which Temporal keeps unique
+// per event (REJECT_DUPLICATE), instead of the child's: so only a dispatch running under
+// DispatchWorkflowID(in.ID) qualifies.
+func (w *Workflows) inlineEligible(ctx workflow.Context, in DispatchEventInput, page activities.ListSubscribersResult) bool {
+	if !w.cfg.InlineSingleDelivery || in.Cursor != "" || page.Next != "" || len(page.Subscribers) != 1 ||
+		workflow.GetInfo(ctx).WorkflowExecution.ID != DispatchWorkflowID(in.ID) {
+		return false
+	}
+	return workflow.GetVersion(ctx, inlineVersion, workflow.DefaultVersion, 1) == 1
+}
+
+// forwardToCanonical starts the event's dispatch under DispatchWorkflowID. A dispatch
+// started under any other id must not deliver itself: an inline delivery has no child
+// id of its own, so two dispatches of one event under two ids could both send. Funnelling
+// every dispatch through the canonical id keeps one delivery per (event, webhook).
+func forwardToCanonical(ctx workflow.Context, in DispatchEventInput) (DispatchEventResult, error) {
+	id := DispatchWorkflowID(in.ID)
+	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+		WorkflowID:            id,
+		ParentClosePolicy:     enumspb.PARENT_CLOSE_POLICY_ABANDON,
+		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+	})
+	err := workflow.ExecuteChildWorkflow(cctx, DispatchEventName, in).GetChildWorkflowExecution().Get(ctx, nil)
+	var dup *temporal.ChildWorkflowExecutionAlreadyStartedError
+	switch {
+	case err == nil:
+		return DispatchEventResult{ForwardedTo: id}, nil
+	case errors.As(err, &dup):
+		return DispatchEventResult{Duplicates: 1, ForwardedTo: id}, nil
+	default:
+		return DispatchEventResult{}, fmt.Errorf("start dispatch %s: %w", id, err)
+	}
+}
+
+// deliverInline delivers the event to its only subscriber within the dispatch workflow.
+// It carries the same search attributes and memo as a DeliverWebhook child, so the Web
+// UI finds it by WebhookId like any delivery, and it fails the same way when the
+// delivery fails.
+func (w *Workflows) deliverInline(ctx workflow.Context, in DispatchEventInput, payload events.Payload, sub activities.Subscriber) (DispatchEventResult, error) {
+	if err := workflow.UpsertTypedSearchAttributes(ctx, deliverySearchAttributeUpdates(sub.ID, in.Event, in.UserID)...); err != nil {
+		return DispatchEventResult{}, fmt.Errorf("set delivery search attributes: %w", err)
+	}
+	if err := workflow.UpsertMemo(ctx, DeliveryMemo(sub.Name, sub.Host)); err != nil {
+		return DispatchEventResult{}, fmt.Errorf("set delivery memo: %w", err)
+	}
+	res, err := w.deliver(ctx, DeliverWebhookInput{
+		DeliveryID: DeliveryID(in.ID, sub.ID),
+		WebhookID:  sub.ID,
+		UserID:     in.UserID,
+		Kind:       KindEvent,
+		Payload:    payload,
+	})
+	return DispatchEventResult{Started: 1, Delivery: &res}, err
+}
+
 func (w *Workflows) deliveryContext(ctx workflow.Context, in DispatchEventInput, sub activities.Subscriber) workflow.Context {
 	return workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
 		WorkflowID:            DeliveryWorkflowID(in.ID, sub.ID),
@@ -145,11 +221,15 @@ func (w *Workflows) deliveryContext(ctx workflow.Context, in DispatchEventInput,
 
 // DeliverySearchAttributes are the attributes operators filter deliveries by.
 func DeliverySearchAttributes(webhookID string, event events.NotificationEvent, userID string) temporal.SearchAttributes {
-	return temporal.NewSearchAttributes(
+	return temporal.NewSearchAttributes(deliverySearchAttributeUpdates(webhookID, event, userID)...)
+}
+
+func deliverySearchAttributeUpdates(webhookID string, event events.NotificationEvent, userID string) []temporal.SearchAttributeUpdate {
+	return []temporal.SearchAttributeUpdate{
 		SearchAttrWebhookID.ValueSet(webhookID),
 		SearchAttrEvent.ValueSet(string(event)),
 		SearchAttrUserID.ValueSet(userID),
-	)
+	}
 }
 
 // DeliveryMemo is what the Web UI shows beside a delivery: the webhook's name and the

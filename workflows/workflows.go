@@ -67,6 +67,10 @@ type Config struct {
 	RecordRetryMaxInterval time.Duration
 	MaxEventDataBytes      int
 	ChildrenPerRun         int
+	// InlineSingleDelivery lets DispatchEvent deliver an event with one subscriber itself.
+	InlineSingleDelivery bool
+	// FirstAttemptLocal runs a delivery's first attempt as a local activity.
+	FirstAttemptLocal bool
 }
 
 // Workflows carries the configuration the workflow functions read. Register its

@@ -309,8 +309,15 @@ func TestQuickDefaultsAndFlags(t *testing.T) {
 	if quick.Events != 50 || quick.LatencyDuration != 5*time.Second || quick.Fanout >= full.Fanout {
 		t.Fatalf("quick %+v", quick)
 	}
-	if o := quick.floorWorkerOptions(); o.MaxConcurrentWorkflowTaskPollers != 8 || o.MaxConcurrentActivityExecutionSize != 200 {
-		t.Fatalf("floor options must follow the services' WORKER_* overrides: %+v", o)
+	if o, err := quick.floorWorkerOptions(); err != nil || o.WorkflowTaskPollerBehavior == nil || o.MaxConcurrentActivityExecutionSize != 200 {
+		t.Fatalf("floor options must be the worker's defaults (autoscaling pollers, 200 slots): %+v %v", o, err)
+	}
+	fixed, err := parseFlags([]string{"-env", "WORKER_POLLER_AUTOSCALE=false", "-env", "WORKER_POLLERS=8"}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, err := fixed.floorWorkerOptions(); err != nil || o.MaxConcurrentWorkflowTaskPollers != 8 || o.WorkflowTaskPollerBehavior != nil {
+		t.Fatalf("floor options must follow the services' WORKER_* overrides: %+v %v", o, err)
 	}
 	if _, err := parseFlags([]string{"-n", "0"}, false); err == nil {
 		t.Fatal("a zero count must be refused")

@@ -24,14 +24,15 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	sdkworker "go.temporal.io/sdk/worker"
 
+	"github.com/assetsup/webhooks/config"
 	"github.com/assetsup/webhooks/dispatch"
+	"github.com/assetsup/webhooks/worker"
 )
 
 // Settings are the benchmark's knobs; every count, rate and duration has a flag.
@@ -63,7 +64,6 @@ type Settings struct {
 	KeepLogs           bool          `json:"-"`
 	CPUProfile         string        `json:"-"`
 	PerfDir            string        `json:"-"`
-	FloorAutoscale     bool          `json:"floorAutoscalePollers,omitempty"`
 }
 
 type listFlag []string
@@ -127,7 +127,6 @@ func parseFlags(args []string, quick bool) (Settings, error) {
 	fs.BoolVar(&s.KeepLogs, "keep-logs", false, "keep the subprocess logs (their directory is printed)")
 	fs.StringVar(&s.CPUProfile, "cpuprofile", "", "write a CPU profile of the harness process (receiver, floor worker, triggers) to this file")
 	fs.StringVar(&s.PerfDir, "perf", "", "sample the dev server and worker during (3) and the API during (6) with perf, writing perf-*.txt flat profiles into this directory")
-	fs.BoolVar(&s.FloorAutoscale, "floor-autoscale", false, "experiment: give the in-process floor and shape workers the SDK's autoscaling workflow task pollers")
 	if err := fs.Parse(args); err != nil {
 		return s, err
 	}
@@ -150,41 +149,22 @@ func parseFlags(args []string, quick bool) (Settings, error) {
 	return s, nil
 }
 
-// floorWorkerOptions are the production worker's (config defaults: 200 slots each, 4
-// pollers), with any WORKER_* override given to the subprocesses through -env applied
-// here too, so the floor always runs the same worker settings as ours.
-func (s Settings) floorWorkerOptions() (o sdkworker.Options) {
-	o = sdkworker.Options{
-		MaxConcurrentActivityExecutionSize:      200,
-		MaxConcurrentWorkflowTaskExecutionSize:  200,
-		MaxConcurrentLocalActivityExecutionSize: 200,
-		MaxConcurrentActivityTaskPollers:        4,
-		MaxConcurrentWorkflowTaskPollers:        4,
-	}
-	defer func() {
-		if s.FloorAutoscale {
-			o.MaxConcurrentWorkflowTaskPollers = 0
-			o.WorkflowTaskPollerBehavior = sdkworker.NewPollerBehaviorAutoscaling(sdkworker.PollerBehaviorAutoscalingOptions{})
-		}
-	}()
+// floorWorkerOptions are the production worker's, from the same configuration the
+// worker subprocess gets (defaults plus -env overrides), so the floor and shape workers
+// differ from ours only in what they run.
+func (s Settings) floorWorkerOptions() (sdkworker.Options, error) {
+	environ := map[string]string{}
 	for _, kv := range s.ServiceEnv {
 		k, v, _ := strings.Cut(kv, "=")
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			continue
-		}
-		switch k {
-		case "WORKER_POLLERS":
-			o.MaxConcurrentActivityTaskPollers, o.MaxConcurrentWorkflowTaskPollers = n, n
-		case "WORKER_MAX_CONCURRENT_ACTIVITIES":
-			o.MaxConcurrentActivityExecutionSize = n
-		case "WORKER_MAX_CONCURRENT_WORKFLOW_TASKS":
-			o.MaxConcurrentWorkflowTaskExecutionSize = n
-		case "WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES":
-			o.MaxConcurrentLocalActivityExecutionSize = n
-		}
+		environ[k] = v
 	}
-	return o
+	// RoleMigrate validates only the database settings, which parse from their defaults;
+	// the worker's secrets are generated later and are not needed here.
+	cfg, err := config.LoadFrom(config.RoleMigrate, environ)
+	if err != nil {
+		return sdkworker.Options{}, fmt.Errorf("floor worker options: %w", err)
+	}
+	return worker.OptionsFrom(cfg).SDK(), nil
 }
 
 func envOr(name, def string) string {

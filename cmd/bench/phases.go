@@ -263,7 +263,11 @@ func (b *Bench) floor(ctx context.Context, attempt int) (FloorResult, error) {
 	n, conc := b.cfg.FloorN, b.cfg.Concurrency
 	var mu sync.Mutex
 	ran := make(map[string]time.Time, n)
-	w := sdkworker.New(b.env.Temporal, floorQueue, b.cfg.floorWorkerOptions())
+	opts, err := b.cfg.floorWorkerOptions()
+	if err != nil {
+		return FloorResult{}, err
+	}
+	w := sdkworker.New(b.env.Temporal, floorQueue, opts)
 	w.RegisterWorkflowWithOptions(floorWorkflow, workflow.RegisterOptions{Name: "BenchFloor"})
 	w.RegisterActivityWithOptions(func(ctx context.Context) error {
 		id := activity.GetInfo(ctx).WorkflowExecution.ID
@@ -741,7 +745,11 @@ func shapeInline(ctx workflow.Context, id string) error {
 func (b *Bench) shapes(ctx context.Context, n int) ([]ShapeResult, error) {
 	var mu sync.Mutex
 	sent := make(map[string]time.Time, 3*n)
-	w := sdkworker.New(b.env.Temporal, shapeQueue, b.cfg.floorWorkerOptions())
+	opts, err := b.cfg.floorWorkerOptions()
+	if err != nil {
+		return nil, err
+	}
+	w := sdkworker.New(b.env.Temporal, shapeQueue, opts)
 	w.RegisterWorkflowWithOptions(shapeDispatch, workflow.RegisterOptions{Name: "ShapeDispatch"})
 	w.RegisterWorkflowWithOptions(shapeDeliver, workflow.RegisterOptions{Name: "ShapeDeliver"})
 	w.RegisterWorkflowWithOptions(shapeInline, workflow.RegisterOptions{Name: "ShapeInline"})

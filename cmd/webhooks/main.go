@@ -257,13 +257,7 @@ func runWorker(ctx context.Context) error {
 			Metrics:              activities.NewMetrics(reg),
 		}, logger)
 	wf := workflows.New(WorkflowConfig(cfg))
-	w := worker.New(tc, worker.Options{
-		TaskQueue:                    cfg.TemporalTaskQueue,
-		MaxConcurrentActivities:      cfg.WorkerActivitySlots,
-		MaxConcurrentWorkflowTasks:   cfg.WorkerWorkflowTaskSlots,
-		MaxConcurrentLocalActivities: cfg.WorkerLocalActivitySlots,
-		Pollers:                      cfg.WorkerPollers,
-	}, wf, sender)
+	w := worker.New(tc, worker.OptionsFrom(cfg), wf, sender)
 
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
@@ -295,6 +289,8 @@ func WorkflowConfig(cfg config.Config) workflows.Config {
 		RecordRetryMaxInterval: cfg.RecordRetryMaxInterval,
 		MaxEventDataBytes:      cfg.MaxEventDataBytes,
 		ChildrenPerRun:         cfg.DispatchChildrenPerRun,
+		InlineSingleDelivery:   cfg.DispatchInlineSingle,
+		FirstAttemptLocal:      cfg.FirstAttemptLocal,
 	}
 }
 

@@ -52,6 +52,8 @@ func DefaultWorkflowConfig() workflows.Config {
 		RecordRetryMaxInterval: 2 * time.Second,
 		MaxEventDataBytes:      256 << 10,
 		ChildrenPerRun:         500,
+		InlineSingleDelivery:   true,
+		FirstAttemptLocal:      true,
 	}
 }
 
@@ -105,7 +107,7 @@ func StartWorkerOn(t testing.TB, c client.Client, s WorkerSettings) string {
 	sender := activities.NewSender(db, activities.NewHTTPClient(s.HTTPTimeout, 16, netguard.NewPolicy(false, cidrs)), s.Box, s.Sender, Logger(t))
 	w := worker.New(c, worker.Options{
 		TaskQueue: s.TaskQueue, MaxConcurrentActivities: 100, MaxConcurrentWorkflowTasks: 100,
-		MaxConcurrentLocalActivities: 100, Pollers: 2,
+		MaxConcurrentLocalActivities: 100, Pollers: 2, AutoscalePollers: true, MaxPollers: 8,
 	}, workflows.New(s.Workflows), sender)
 	require.NoError(t, w.Start())
 	t.Cleanup(w.Stop)

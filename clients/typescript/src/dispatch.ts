@@ -42,10 +42,27 @@ export interface DispatchEventArgs {
   occurredAt: string;
 }
 
-/** DispatchEvent's result: deliveries started, and those refused as already started. */
+/** One delivery's outcome (workflows.DeliverWebhookResult's JSON). */
+export interface DeliveryResult {
+  deliveryId: string;
+  outcome: 'succeeded' | 'failed' | 'skipped';
+  attempts: number;
+  statusCode?: number;
+  error?: string;
+  durationMs: number;
+}
+
+/**
+ * DispatchEvent's result: deliveries started, and those refused as already started.
+ * `delivery` is set when the event had one subscriber and the dispatch delivered it
+ * itself; `forwardedTo` when a dispatch started under another workflow id handed the
+ * event to its canonical dispatch.
+ */
 export interface DispatchEventResult {
   started: number;
   duplicates: number;
+  delivery?: DeliveryResult;
+  forwardedTo?: string;
 }
 
 export interface DispatchOptions {

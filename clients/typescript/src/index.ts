@@ -8,6 +8,6 @@ export {
   newEventId,
   toDispatchEventArgs,
 } from './dispatch';
-export type { DispatchEventArgs, DispatchEventInput, DispatchEventResult, DispatchOptions } from './dispatch';
+export type { DeliveryResult, DispatchEventArgs, DispatchEventInput, DispatchEventResult, DispatchOptions } from './dispatch';
 export { verifyAssetsUpSignature, verifyStandardWebhook } from './verify';
 export type { HeaderValue, StandardWebhookHeaders } from './verify';
