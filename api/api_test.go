@@ -79,6 +79,7 @@ func newServer(t testing.TB, opts ...serverOption) *testServer {
 			SecretGrace:        24 * time.Hour,
 			RateLimit:          1000,
 			RateBurst:          1000,
+			ListCacheBytes:     1 << 20, // on, as in production: every list test also checks it is never stale
 		},
 		Logger: testenv.Logger(t),
 	}
@@ -116,6 +117,18 @@ func (s *testServer) doAuth(t testing.TB, method, path, authorization, body stri
 	if authorization != "" {
 		req.Header.Set("Authorization", authorization)
 	}
+	return s.serve(req)
+}
+
+// newRequest is a bodiless request with the Authorization header as given, for a test
+// that sets more headers before serve.
+func (s *testServer) newRequest(method, path, authorization string) *http.Request {
+	req := httptest.NewRequest(method, path, nil)
+	req.Header.Set("Authorization", authorization)
+	return req
+}
+
+func (s *testServer) serve(req *http.Request) *httptest.ResponseRecorder {
 	rec := httptest.NewRecorder()
 	s.router.ServeHTTP(rec, req)
 	return rec

@@ -29,6 +29,8 @@ type Config struct {
 	SecretGrace        time.Duration
 	RateLimit          float64
 	RateBurst          int
+	// ListCacheBytes caps the rendered webhook lists kept in memory; 0 keeps none.
+	ListCacheBytes int
 }
 
 // Deps are the API's collaborators.

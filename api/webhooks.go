@@ -1,8 +1,10 @@
 package api
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -20,11 +22,12 @@ type WebhookHandler struct {
 	box    *secrets.Box
 	policy *netguard.Policy
 	cfg    Config
+	lists  *listCache
 }
 
 // NewWebhookHandler builds the registry handler.
 func NewWebhookHandler(d Deps) *WebhookHandler {
-	return &WebhookHandler{db: d.DB, box: d.Box, policy: d.Policy, cfg: d.Config}
+	return &WebhookHandler{db: d.DB, box: d.Box, policy: d.Policy, cfg: d.Config, lists: newListCache(d.Config.ListCacheBytes)}
 }
 
 // Webhook is the API's view of a webhook: never its secret, sealed or not.
@@ -131,17 +134,58 @@ func (h *WebhookHandler) seal(w *models.Webhook) (string, error) {
 	return secret, nil
 }
 
+// listRender names the list's JSON shape inside its ETag, so a client's cached copy of
+// an older shape is not confirmed as current after an upgrade.
+const listRender = "1"
+
+// list answers with every webhook of the user, newest first. Its ETag is the version of
+// the user's rows: a client that sends it back in If-None-Match gets 304 while nothing
+// changed, and an unchanged list is served from the cache without reading the rows.
 func (h *WebhookHandler) list(c *gin.Context) {
-	hooks, err := models.ListWebhooks(c.Request.Context(), h.db, userID(c))
+	ctx, user := c.Request.Context(), userID(c)
+	version, err := models.WebhookListVersion(ctx, h.db, user)
 	if err != nil {
 		_ = c.Error(err)
 		return
 	}
-	out := make([]Webhook, len(hooks))
-	for i := range hooks {
-		out[i] = toWebhook(&hooks[i])
+	etag := `"` + listRender + "-" + version + `"`
+	c.Header("ETag", etag)
+	c.Header("Cache-Control", "private, no-cache")
+	if etagMatches(c.GetHeader("If-None-Match"), etag) {
+		c.Status(http.StatusNotModified)
+		return
 	}
-	c.JSON(http.StatusOK, out)
+	body, ok := h.lists.get(user, version)
+	if !ok {
+		// Read after the version: if a change lands in between, the body is newer than
+		// the version it is stored under, and the next request simply renders again.
+		hooks, err := models.ListWebhooks(ctx, h.db, user)
+		if err != nil {
+			_ = c.Error(err)
+			return
+		}
+		out := make([]Webhook, len(hooks))
+		for i := range hooks {
+			out[i] = toWebhook(&hooks[i])
+		}
+		if body, err = json.Marshal(out); err != nil {
+			_ = c.Error(fmt.Errorf("encode webhooks: %w", err))
+			return
+		}
+		h.lists.put(user, version, body)
+	}
+	c.Data(http.StatusOK, "application/json; charset=utf-8", body)
+}
+
+// etagMatches applies If-None-Match's weak comparison (RFC 9110 13.1.2).
+func etagMatches(header, etag string) bool {
+	for candidate := range strings.SplitSeq(header, ",") {
+		candidate = strings.TrimPrefix(strings.TrimSpace(candidate), "W/")
+		if candidate == "*" || candidate == etag {
+			return true
+		}
+	}
+	return false
 }
 
 // webhookID reads :id; a malformed id cannot name a webhook, so it is a 404 too.

@@ -25,16 +25,17 @@ type Config struct {
 	DatabaseURL          string `env:"DATABASE_URL" envDefault:"postgres://postgres@127.0.0.1:5432/webhooks?sslmode=disable"`
 	DatabaseMaxOpenConns int    `env:"DATABASE_MAX_OPEN_CONNS" envDefault:"20"`
 
-	HTTPAddr         string        `env:"HTTP_ADDR" envDefault:"127.0.0.1:8080"`
-	HTTPMaxBodyBytes int64         `env:"HTTP_MAX_BODY_BYTES" envDefault:"65536"`
-	HTTPReadTimeout  time.Duration `env:"HTTP_READ_TIMEOUT" envDefault:"10s"`
-	HTTPWriteTimeout time.Duration `env:"HTTP_WRITE_TIMEOUT" envDefault:"30s"`
-	HTTPIdleTimeout  time.Duration `env:"HTTP_IDLE_TIMEOUT" envDefault:"60s"`
-	ShutdownTimeout  time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"20s"`
-	APIRateLimit     float64       `env:"API_RATE_LIMIT" envDefault:"20"`
-	APIRateBurst     int           `env:"API_RATE_BURST" envDefault:"40"`
-	MetricsAddr      string        `env:"METRICS_ADDR" envDefault:"127.0.0.1:9090"`
-	LogLevel         string        `env:"LOG_LEVEL" envDefault:"info"`
+	HTTPAddr          string        `env:"HTTP_ADDR" envDefault:"127.0.0.1:8080"`
+	HTTPMaxBodyBytes  int64         `env:"HTTP_MAX_BODY_BYTES" envDefault:"65536"`
+	HTTPReadTimeout   time.Duration `env:"HTTP_READ_TIMEOUT" envDefault:"10s"`
+	HTTPWriteTimeout  time.Duration `env:"HTTP_WRITE_TIMEOUT" envDefault:"30s"`
+	HTTPIdleTimeout   time.Duration `env:"HTTP_IDLE_TIMEOUT" envDefault:"60s"`
+	ShutdownTimeout   time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"20s"`
+	APIRateLimit      float64       `env:"API_RATE_LIMIT" envDefault:"20"`
+	APIRateBurst      int           `env:"API_RATE_BURST" envDefault:"40"`
+	APIListCacheBytes int           `env:"API_LIST_CACHE_BYTES" envDefault:"33554432"`
+	MetricsAddr       string        `env:"METRICS_ADDR" envDefault:"127.0.0.1:9090"`
+	LogLevel          string        `env:"LOG_LEVEL" envDefault:"info"`
 
 	JWTSecret string `env:"JWT_SECRET,unset"`
 
@@ -156,6 +157,7 @@ func (c Config) Validate(role Role) error {
 		need(c.HTTPReadTimeout > 0 && c.HTTPWriteTimeout > 0 && c.HTTPIdleTimeout > 0, "HTTP_READ_TIMEOUT, HTTP_WRITE_TIMEOUT and HTTP_IDLE_TIMEOUT must be positive")
 		need(c.HTTPWriteTimeout > c.TestTimeout, "HTTP_WRITE_TIMEOUT must exceed WEBHOOK_TEST_TIMEOUT, or test answers are cut off")
 		need(c.APIRateLimit > 0 && c.APIRateBurst > 0, "API_RATE_LIMIT and API_RATE_BURST must be positive")
+		need(c.APIListCacheBytes >= 0, "API_LIST_CACHE_BYTES must not be negative (0 disables the cache)")
 	}
 	if role == RoleWorker {
 		need(c.RetryAfterMax > 0, "WEBHOOK_RETRY_AFTER_MAX must be positive")

@@ -74,6 +74,19 @@ func ListWebhooks(ctx context.Context, db bun.IDB, userID string) ([]Webhook, er
 	return hooks, nil
 }
 
+// WebhookListVersion identifies the current state of userID's webhooks: it changes
+// whenever one is created, changed (by the API or by a delivery's outcome) or deleted,
+// because every committed insert or update gives the row a new xmin.
+func WebhookListVersion(ctx context.Context, db bun.IDB, userID string) (string, error) {
+	var v string
+	err := db.NewRaw(`SELECT coalesce(md5(string_agg(id::text || '.' || xmin::text, ',' ORDER BY id)), 'none')
+		FROM webhooks WHERE user_id = ?`, userID).Scan(ctx, &v)
+	if err != nil {
+		return "", fmt.Errorf("webhook list version: %w", err)
+	}
+	return v, nil
+}
+
 // GetWebhook returns one of userID's webhooks; another user's is ErrNotFound.
 func GetWebhook(ctx context.Context, db bun.IDB, userID, id string) (*Webhook, error) {
 	w := new(Webhook)

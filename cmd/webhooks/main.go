@@ -192,6 +192,7 @@ func runAPI(ctx context.Context) error {
 			SecretGrace:        cfg.SecretGrace,
 			RateLimit:          cfg.APIRateLimit,
 			RateBurst:          cfg.APIRateBurst,
+			ListCacheBytes:     cfg.APIListCacheBytes,
 		},
 	})
 	srv := &http.Server{
