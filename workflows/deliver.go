@@ -124,7 +124,7 @@ func (w *Workflows) send(ctx workflow.Context, in activities.SendInput, maxAttem
 		MaximumInterval:    w.cfg.Retry.MaxInterval,
 		MaximumAttempts:    int32(maxAttempts),
 	}
-	if w.cfg.FirstAttemptLocal && workflow.GetVersion(ctx, localFirstVersion, workflow.DefaultVersion, 1) == 1 {
+	if recordedSetting(ctx, localFirstVersion, w.cfg.FirstAttemptLocal) {
 		lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
 			StartToCloseTimeout: timeout,
 			RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 1},

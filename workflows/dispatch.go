@@ -83,8 +83,8 @@ func (w *Workflows) DispatchEvent(ctx workflow.Context, in DispatchEventInput) (
 	if d := bytes.TrimSpace(in.Data); len(d) == 0 || bytes.Equal(d, []byte("null")) {
 		in.Data = json.RawMessage(`{}`)
 	}
-	if w.cfg.InlineSingleDelivery && workflow.GetInfo(ctx).WorkflowExecution.ID != DispatchWorkflowID(in.ID) &&
-		workflow.GetVersion(ctx, inlineVersion, workflow.DefaultVersion, 1) == 1 {
+	inline := recordedSetting(ctx, inlineVersion, w.cfg.InlineSingleDelivery)
+	if inline && workflow.GetInfo(ctx).WorkflowExecution.ID != DispatchWorkflowID(in.ID) {
 		return forwardToCanonical(ctx, in)
 	}
 	payload := events.Payload{
@@ -112,7 +112,7 @@ func (w *Workflows) DispatchEvent(ctx workflow.Context, in DispatchEventInput) (
 			return DispatchEventResult{}, fmt.Errorf("list subscribers: %w", err)
 		}
 
-		if w.inlineEligible(ctx, in, page) {
+		if inline && inlineEligible(ctx, in, page) {
 			return w.deliverInline(ctx, in, payload, page.Subscribers[0])
 		}
 
@@ -153,16 +153,28 @@ func (w *Workflows) DispatchEvent(ctx workflow.Context, in DispatchEventInput) (
 // runs started by an older worker replay with children as they were recorded.
 const inlineVersion = "inline-single-delivery"
 
+// recordedSetting reads a boolean setting that decides a workflow's shape once, and
+// records it in the history (a version marker, then a side effect), so a run replays
+// the shape it was started with: a worker restarted with the setting changed, or an older
+// worker's history, never meets a command it did not expect.
+func recordedSetting(ctx workflow.Context, changeID string, setting bool) bool {
+	if workflow.GetVersion(ctx, changeID, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return false
+	}
+	var on bool
+	if err := workflow.SideEffect(ctx, func(workflow.Context) any { return setting }).Get(&on); err != nil {
+		return false // cannot happen for a bool; the old shape is always safe
+	}
+	return on
+}
+
 // inlineEligible says whether this event's only delivery may run in this workflow.
 // Exactly-once then rests on the dispatch's own workflow id, which Temporal keeps unique
 // per event (REJECT_DUPLICATE), instead of the child's: so only a dispatch running under
 // DispatchWorkflowID(in.ID) qualifies.
-func (w *Workflows) inlineEligible(ctx workflow.Context, in DispatchEventInput, page activities.ListSubscribersResult) bool {
-	if !w.cfg.InlineSingleDelivery || in.Cursor != "" || page.Next != "" || len(page.Subscribers) != 1 ||
-		workflow.GetInfo(ctx).WorkflowExecution.ID != DispatchWorkflowID(in.ID) {
-		return false
-	}
-	return workflow.GetVersion(ctx, inlineVersion, workflow.DefaultVersion, 1) == 1
+func inlineEligible(ctx workflow.Context, in DispatchEventInput, page activities.ListSubscribersResult) bool {
+	return in.Cursor == "" && page.Next == "" && len(page.Subscribers) == 1 &&
+		workflow.GetInfo(ctx).WorkflowExecution.ID == DispatchWorkflowID(in.ID)
 }
 
 // forwardToCanonical starts the event's dispatch under DispatchWorkflowID. A dispatch
