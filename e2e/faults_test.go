@@ -35,7 +35,26 @@ type workerProcess struct {
 	t    *testing.T
 	env  []string
 	cmd  *exec.Cmd
-	logs *bytes.Buffer
+	logs *lockedBuffer
+}
+
+// lockedBuffer holds a process's output: exec's copying goroutine writes it while the
+// test may read it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 func newMasterKey(t *testing.T) (string, *secrets.Box) {
@@ -52,7 +71,7 @@ func newMasterKey(t *testing.T) (string, *secrets.Box) {
 
 func startWorkerProcess(t *testing.T, masterKey, taskQueue string, extraEnv ...string) *workerProcess {
 	t.Helper()
-	p := &workerProcess{t: t, logs: &bytes.Buffer{}, env: append(os.Environ(),
+	p := &workerProcess{t: t, logs: &lockedBuffer{}, env: append(os.Environ(),
 		"DATABASE_URL="+testenv.DatabaseURL(t),
 		"TEMPORAL_ADDRESS="+testenv.TemporalAddress(t),
 		"TEMPORAL_TASK_QUEUE="+taskQueue,
@@ -80,6 +99,12 @@ func (p *workerProcess) start() {
 	p.cmd.Env = p.env
 	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
 	require.NoError(p.t, p.cmd.Start())
+}
+
+// stop ends the worker the way an orchestrator does and waits for its last output.
+func (p *workerProcess) stop() {
+	require.NoError(p.t, p.cmd.Process.Signal(syscall.SIGTERM))
+	_ = p.cmd.Wait()
 }
 
 func (p *workerProcess) kill() {
