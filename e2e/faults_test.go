@@ -1,7 +1,6 @@
 package e2e_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -35,26 +34,7 @@ type workerProcess struct {
 	t    *testing.T
 	env  []string
 	cmd  *exec.Cmd
-	logs *lockedBuffer
-}
-
-// lockedBuffer holds a process's output: exec's copying goroutine writes it while the
-// test may read it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+	logs *testenv.LogBuffer // written by exec's copying goroutine while the test reads it
 }
 
 func newMasterKey(t *testing.T) (string, *secrets.Box) {
@@ -71,7 +51,7 @@ func newMasterKey(t *testing.T) (string, *secrets.Box) {
 
 func startWorkerProcess(t *testing.T, masterKey, taskQueue string, extraEnv ...string) *workerProcess {
 	t.Helper()
-	p := &workerProcess{t: t, logs: &lockedBuffer{}, env: append(os.Environ(),
+	p := &workerProcess{t: t, logs: &testenv.LogBuffer{}, env: append(os.Environ(),
 		"DATABASE_URL="+testenv.DatabaseURL(t),
 		"TEMPORAL_ADDRESS="+testenv.TemporalAddress(t),
 		"TEMPORAL_TASK_QUEUE="+taskQueue,
