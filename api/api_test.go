@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -53,15 +52,9 @@ func withRateLimit(perSecond float64, burst int) serverOption {
 // must work while Temporal is down.
 func newServer(t testing.TB, opts ...serverOption) *testServer {
 	t.Helper()
-	raw := make([]byte, 32)
-	_, err := rand.Read(raw)
-	require.NoError(t, err)
-	key, err := secrets.ParseKey(1, base64.StdEncoding.EncodeToString(raw))
-	require.NoError(t, err)
-	box, err := secrets.NewBox(key)
-	require.NoError(t, err)
+	box := testenv.Box(t)
 	jwtSecret := make([]byte, 32)
-	_, err = rand.Read(jwtSecret)
+	_, err := rand.Read(jwtSecret)
 	require.NoError(t, err)
 
 	d := api.Deps{

@@ -1,8 +1,6 @@
 package api_test
 
 import (
-	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -24,8 +22,8 @@ import (
 
 	"github.com/assetsup/webhooks/api"
 	"github.com/assetsup/webhooks/events"
+	"github.com/assetsup/webhooks/internal/testenv"
 	"github.com/assetsup/webhooks/netguard"
-	"github.com/assetsup/webhooks/secrets"
 )
 
 // httpMethods are the operation keys of an OpenAPI path item.
@@ -38,16 +36,9 @@ var publicPaths = []string{"/healthz", "/metrics", "/openapi.yaml", "/readyz"}
 // routes and to reach everything that answers before a handler touches either.
 func specRouter(t *testing.T) *gin.Engine {
 	t.Helper()
-	raw := make([]byte, 32)
-	_, err := rand.Read(raw)
-	require.NoError(t, err)
-	key, err := secrets.ParseKey(1, base64.StdEncoding.EncodeToString(raw))
-	require.NoError(t, err)
-	box, err := secrets.NewBox(key)
-	require.NoError(t, err)
 	return api.NewRouter(api.Deps{
 		DB:       nil,
-		Box:      box,
+		Box:      testenv.Box(t),
 		Policy:   netguard.NewPolicy(false, nil),
 		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Registry: prometheus.NewRegistry(),
