@@ -62,7 +62,8 @@ func CreateWebhook(ctx context.Context, db bun.IDB, w *Webhook, maxPerUser int) 
 func ListWebhooks(ctx context.Context, db bun.IDB, userID string) ([]Webhook, error) {
 	hooks := []Webhook{}
 	err := db.NewSelect().Model(&hooks).
-		// The list never shows secrets: not reading them is most of this query's cost.
+		// The list never shows secrets, and decoding the sealed bytea columns was about
+		// an eighth of this query's time.
 		ExcludeColumn("secret_hash", "secret_sealed", "secret_key_version",
 			"previous_secret_sealed", "previous_secret_key_version", "previous_secret_expires_at").
 		Where("user_id = ?", userID).

@@ -164,6 +164,12 @@ func http500(attempt int32) error {
 		temporal.ApplicationErrorOptions{Details: []any{activities.SendFailure{Attempt: int(attempt), StatusCode: 500}}})
 }
 
+// http410 is how Send reports 410 Gone: final, never retried.
+func http410(attempt int32) error {
+	return temporal.NewApplicationErrorWithOptions("receiver answered HTTP 410", activities.ErrTypeGone,
+		temporal.ApplicationErrorOptions{NonRetryable: true, Details: []any{activities.SendFailure{Attempt: int(attempt), StatusCode: 410}}})
+}
+
 func alwaysHTTP500(attempt int32) (activities.SendResult, error) {
 	return activities.SendResult{}, http500(attempt)
 }
@@ -236,10 +242,7 @@ func TestDeliverWebhookRetryPolicy(t *testing.T) {
 }
 
 func TestDeliverWebhookFirstAttemptLocal(t *testing.T) {
-	gone := func(attempt int32) (activities.SendResult, error) {
-		return activities.SendResult{}, temporal.NewApplicationErrorWithOptions("receiver answered HTTP 410", activities.ErrTypeGone,
-			temporal.ApplicationErrorOptions{NonRetryable: true, Details: []any{activities.SendFailure{Attempt: int(attempt), StatusCode: 410}}})
-	}
+	gone := func(attempt int32) (activities.SendResult, error) { return activities.SendResult{}, http410(attempt) }
 	ok := func(attempt int32) (activities.SendResult, error) {
 		return activities.SendResult{Attempt: int(attempt), StatusCode: 200}, nil
 	}
@@ -457,15 +460,9 @@ func TestDeliverWebhookAttemptLimits(t *testing.T) {
 			wantStatusCode: 500,
 		},
 		{
-			name:    "410 Gone is not retried",
-			giveMax: 0,
-			giveErr: func(attempt int32) error {
-				return temporal.NewApplicationErrorWithOptions("receiver answered HTTP 410", activities.ErrTypeGone,
-					temporal.ApplicationErrorOptions{
-						NonRetryable: true,
-						Details:      []any{activities.SendFailure{Attempt: int(attempt), StatusCode: 410}},
-					})
-			},
+			name:           "410 Gone is not retried",
+			giveMax:        0,
+			giveErr:        http410,
 			wantAttempts:   1,
 			wantStatusCode: 410,
 		},
