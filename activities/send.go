@@ -154,29 +154,22 @@ func (s *Sender) newRequest(ctx context.Context, t *models.DeliveryTarget, in Se
 	if err != nil {
 		return nil, err
 	}
-	ts := s.now().Unix()
 	msgID := in.Payload.ID
 	if msgID == "" {
 		msgID = in.DeliveryID // test deliveries have no event id
-	}
-	std, err := signing.StandardSignAll(keys, msgID, ts, body)
-	if err != nil {
-		return nil, temporal.NewNonRetryableApplicationError("stored secret is malformed", "Secret", nil)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.URL, bytes.NewReader(body))
 	if err != nil {
 		return nil, temporal.NewNonRetryableApplicationError("webhook url is not a valid request target", "URL", nil)
 	}
-	h := req.Header
-	h.Set("Content-Type", "application/json")
-	h.Set("User-Agent", s.cfg.UserAgent)
-	h.Set(signing.HeaderSignature, signing.SignAll(keys, body))
-	h.Set(signing.HeaderEvent, string(in.Payload.Event))
-	h.Set(signing.HeaderDelivery, in.DeliveryID)
-	h.Set(signing.HeaderTimestamp, strconv.FormatInt(ts, 10))
-	h[signing.HeaderWebhookID] = []string{msgID}
-	h[signing.HeaderWebhookTimestamp] = []string{strconv.FormatInt(ts, 10)}
-	h[signing.HeaderWebhookSignature] = []string{std}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", s.cfg.UserAgent)
+	err = signing.SetHeaders(req.Header, keys, signing.Delivery{
+		Event: string(in.Payload.Event), DeliveryID: in.DeliveryID, MsgID: msgID, Timestamp: s.now().Unix(), Body: body,
+	})
+	if err != nil {
+		return nil, temporal.NewNonRetryableApplicationError("stored secret is malformed", "Secret", nil)
+	}
 	return req, nil
 }
 

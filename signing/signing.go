@@ -11,6 +11,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
+	"net/http"
 	"strconv"
 	"strings"
 
@@ -83,4 +84,32 @@ func StandardSignAll(secrets []string, msgID string, timestamp int64, body []byt
 		parts[i] = sig
 	}
 	return strings.Join(parts, " "), nil
+}
+
+// Delivery names one signed POST: what it carries and which event and delivery it is.
+type Delivery struct {
+	Event      string
+	DeliveryID string
+	MsgID      string // Standard Webhooks' webhook-id: the event id (the delivery id for tests)
+	Timestamp  int64
+	Body       []byte
+}
+
+// SetHeaders sets every signature and identity header of d on h, signed with each of
+// secrets (newest first). The Standard Webhooks names are set as written, lower case,
+// as that spec shows them.
+func SetHeaders(h http.Header, secrets []string, d Delivery) error {
+	std, err := StandardSignAll(secrets, d.MsgID, d.Timestamp, d.Body)
+	if err != nil {
+		return err
+	}
+	ts := strconv.FormatInt(d.Timestamp, 10)
+	h.Set(HeaderSignature, SignAll(secrets, d.Body))
+	h.Set(HeaderEvent, d.Event)
+	h.Set(HeaderDelivery, d.DeliveryID)
+	h.Set(HeaderTimestamp, ts)
+	h[HeaderWebhookID] = []string{d.MsgID}
+	h[HeaderWebhookTimestamp] = []string{ts}
+	h[HeaderWebhookSignature] = []string{std}
+	return nil
 }

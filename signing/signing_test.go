@@ -2,6 +2,7 @@ package signing_test
 
 import (
 	"encoding/json"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -89,4 +90,30 @@ func FuzzVerify(f *testing.F) {
 		_ = signing.Verify(secret, body, header)
 		_, _ = signing.StandardSign(secret, "id", 1, body)
 	})
+}
+
+// SetHeaders must put the vectors' own values on the wire, under the exact names
+// receivers and Standard Webhooks libraries read.
+func TestSetHeadersMatchesVectors(t *testing.T) {
+	for i, v := range loadVectors(t) {
+		t.Run(strconv.Itoa(i), func(t *testing.T) {
+			ts, err := strconv.ParseInt(v.WebhookTimestamp, 10, 64)
+			require.NoError(t, err)
+			h := http.Header{}
+			require.NoError(t, signing.SetHeaders(h, []string{v.Secret}, signing.Delivery{
+				Event: "LOW_STOCK", DeliveryID: "d-1", MsgID: v.WebhookID, Timestamp: ts, Body: []byte(v.Body),
+			}))
+			assert.Equal(t, http.Header{
+				"X-Assetsup-Signature": {v.AssetsUp},
+				"X-Assetsup-Event":     {"LOW_STOCK"},
+				"X-Assetsup-Delivery":  {"d-1"},
+				"X-Assetsup-Timestamp": {v.WebhookTimestamp},
+				"webhook-id":           {v.WebhookID},
+				"webhook-timestamp":    {v.WebhookTimestamp},
+				"webhook-signature":    {v.WebhookSignature},
+			}, h)
+		})
+	}
+	err := signing.SetHeaders(http.Header{}, []string{"whsec_%%%"}, signing.Delivery{MsgID: "m", Body: []byte("{}")})
+	assert.Error(t, err, "a secret that is not base64 cannot sign")
 }

@@ -199,26 +199,19 @@ func directSend(ctx context.Context, hc *http.Client, target, hookID, secret, ev
 	if err != nil {
 		return err
 	}
-	keys := []string{secret}
-	ts := time.Now().Unix()
-	std, err := signing.StandardSignAll(keys, eventID, ts, body)
-	if err != nil {
-		return err
-	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
-	h := req.Header
-	h.Set("Content-Type", "application/json")
-	h.Set("User-Agent", "AssetsUp-Webhooks/bench")
-	h.Set(signing.HeaderSignature, signing.SignAll(keys, body))
-	h.Set(signing.HeaderEvent, string(benchEvent))
-	h.Set(signing.HeaderDelivery, workflows.DeliveryID(eventID, hookID))
-	h.Set(signing.HeaderTimestamp, strconv.FormatInt(ts, 10))
-	h[signing.HeaderWebhookID] = []string{eventID}
-	h[signing.HeaderWebhookTimestamp] = []string{strconv.FormatInt(ts, 10)}
-	h[signing.HeaderWebhookSignature] = []string{std}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "AssetsUp-Webhooks/bench")
+	err = signing.SetHeaders(req.Header, []string{secret}, signing.Delivery{
+		Event: string(benchEvent), DeliveryID: workflows.DeliveryID(eventID, hookID), MsgID: eventID,
+		Timestamp: time.Now().Unix(), Body: body,
+	})
+	if err != nil {
+		return err
+	}
 	resp, err := hc.Do(req)
 	if err != nil {
 		return err
