@@ -9,7 +9,7 @@ TEMPORAL_CACHED := $(TEMPORAL_CACHE)/temporal-$(TEMPORAL_CLI_VERSION)
 TEST_TIMEOUT ?= 30m
 FUZZ_TIME ?= 15s
 
-.PHONY: all build temporal ts-deps dev test fuzz lint bench clean
+.PHONY: all build temporal ts-deps dev test replay-corpus fuzz lint tidy-check bench clean
 
 all: build
 
@@ -42,19 +42,38 @@ dev: build temporal
 test: build temporal ts-deps
 	scripts/ensure-postgres.sh
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+	cd bench && $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+	cd deploy && $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+
+## replay-corpus: record the workflow histories that workflows/replay_test.go replays
+## (workflows/testdata/histories) again on the dev server; commit the result.
+replay-corpus: temporal
+	scripts/ensure-postgres.sh
+	$(GO) test -count=1 -run '^TestReplayCorpus$$' ./e2e/ -args -update-histories
 
 ## fuzz: each fuzz target for FUZZ_TIME, seeded by the committed corpora.
 fuzz:
+	scripts/ensure-postgres.sh
 	scripts/fuzz.sh $(FUZZ_TIME)
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) vet ./...
+	cd bench && $(GO) vet ./...
+	cd deploy && $(GO) vet ./...
 	$(GO) run go.temporal.io/sdk/contrib/tools/workflowcheck@v0.6.0 ./workflows/...
 
+## tidy-check: each module's go.mod and go.sum list exactly what its code imports.
+## (tools/ is left out: it only pins the Temporal CLI and is not tidy.)
+tidy-check:
+	$(GO) mod tidy -diff
+	cd bench && $(GO) mod tidy -diff
+	cd deploy && $(GO) mod tidy -diff
+
+## bench: the delivery benchmark (bench/README.md), its own module; results go to bench/results.
 bench: build temporal
 	scripts/ensure-postgres.sh
-	$(GO) run ./cmd/bench
+	cd bench && $(GO) run .
 
 clean:
 	rm -rf bin

@@ -13,6 +13,7 @@ import (
 
 	"github.com/uptrace/bun"
 	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/assetsup/webhooks/events"
 	"github.com/assetsup/webhooks/models"
@@ -21,24 +22,44 @@ import (
 
 // Error types of failed send attempts. Workflows and operators match on these.
 const (
-	ErrTypeHTTPStatus       = "HTTPStatus"       // the receiver answered, but not 2xx
-	ErrTypeNetwork          = "Network"          // no answer: refused, reset, DNS
-	ErrTypeTimeout          = "Timeout"          // no answer within WEBHOOK_HTTP_TIMEOUT
-	ErrTypeForbiddenAddress = "ForbiddenAddress" // the URL resolves to a private address: never retried
-	ErrTypeGone             = "Gone"             // 410: the receiver asked us to stop; never retried
-	ErrTypeDatabase         = "Database"         // nothing was sent: the database did not answer
+	ErrTypeHTTPStatus       = "HTTPStatus"        // the receiver answered, but not 2xx
+	ErrTypeNetwork          = "Network"           // no answer: refused, reset, DNS
+	ErrTypeTimeout          = "Timeout"           // no answer within WEBHOOK_HTTP_TIMEOUT
+	ErrTypeForbiddenAddress = "ForbiddenAddress"  // the URL resolves to a private address: never retried
+	ErrTypeGone             = "Gone"              // 410: the receiver asked us to stop; never retried
+	ErrTypeExhausted        = "AttemptsExhausted" // an earlier run of this step used the last attempt
+	ErrTypeCompleted        = "Completed"         // the delivery was already closed as failed
+
+	// Our own failures: nothing was sent, so they cost the receiver no attempt, never
+	// count toward failure_count and are retried for as long as they last.
+	ErrTypeDatabase       = "Database"       // the database did not answer
+	ErrTypeConnectionWait = "ConnectionWait" // no connection to the receiver's host came free in time
+	ErrTypeSecret         = "Secret"         // the signing secret cannot be opened with the configured keys
 )
+
+// IsOurs says whether a failure type is the service's own, not the receiver's.
+func IsOurs(errType string) bool {
+	return errType == ErrTypeDatabase || errType == ErrTypeConnectionWait || errType == ErrTypeSecret
+}
 
 // Config holds the sender's limits.
 type Config struct {
 	MaxResponseBytes     int64
 	RetryAfterMax        time.Duration
 	DisableAfterFailures int
-	DBRetryTimeout       time.Duration
-	DispatchPageSize     int
-	DeliveryRetention    time.Duration
-	UserAgent            string
-	Metrics              *Metrics // nil: not measured
+	// DBRetryTimeout is how long one run of an activity waits for the database before it
+	// hands back to Temporal's retries (where operators see it as a pending activity).
+	DBRetryTimeout time.Duration
+	// InfraRetryMaxInterval caps the growing wait between retries of our own failures.
+	InfraRetryMaxInterval time.Duration
+	// ConnWaitTimeout is how long an attempt may queue for one of MaxConnsPerHost
+	// connections to its receiver's host before it gives up without sending.
+	ConnWaitTimeout   time.Duration
+	MaxConnsPerHost   int
+	DispatchPageSize  int
+	DeliveryRetention time.Duration
+	UserAgent         string
+	Metrics           *Metrics // nil: not measured
 }
 
 // Sender holds what delivery activities need; register it with the worker so every
@@ -46,6 +67,7 @@ type Config struct {
 type Sender struct {
 	db     bun.IDB
 	client *http.Client
+	slots  *hostSlots
 	box    *secrets.Box
 	now    func() time.Time
 	cfg    Config
@@ -54,7 +76,16 @@ type Sender struct {
 
 // NewSender builds the activities. client must not follow redirects (see NewHTTPClient).
 func NewSender(db bun.IDB, client *http.Client, box *secrets.Box, cfg Config, logger *slog.Logger) *Sender {
-	return &Sender{db: db, client: client, box: box, now: time.Now, cfg: cfg, log: logger}
+	if cfg.MaxConnsPerHost <= 0 {
+		cfg.MaxConnsPerHost = defaultMaxConnsPerHost
+	}
+	if cfg.ConnWaitTimeout <= 0 {
+		cfg.ConnWaitTimeout = cfg.DBRetryTimeout
+	}
+	if cfg.InfraRetryMaxInterval <= 0 {
+		cfg.InfraRetryMaxInterval = 30 * time.Second
+	}
+	return &Sender{db: db, client: client, slots: newHostSlots(cfg.MaxConnsPerHost), box: box, now: time.Now, cfg: cfg, log: logger}
 }
 
 // WithClock returns a copy of s reading time from now, for tests of time-dependent
@@ -111,9 +142,13 @@ type CompleteInput struct {
 	EventID      string                   `json:"eventId"`
 	Event        events.NotificationEvent `json:"event"`
 	Succeeded    bool                     `json:"succeeded"`
-	Attempts     int                      `json:"attempts"`
-	StatusCode   int                      `json:"statusCode,omitempty"`
-	Error        string                   `json:"error,omitempty"`
+	// Skipped closes a delivery that stopped without a final attempt; Error says why.
+	Skipped    bool   `json:"skipped,omitempty"`
+	Attempts   int    `json:"attempts"`
+	StatusCode int    `json:"statusCode,omitempty"`
+	Error      string `json:"error,omitempty"`
+	// Gone: the receiver answered 410, so the webhook is switched off.
+	Gone bool `json:"gone,omitempty"`
 }
 
 // CompleteResult says what recording the outcome changed on the webhook.
@@ -126,6 +161,12 @@ type CompleteResult struct {
 // one statement. It is idempotent, so it retries database errors on its own policy
 // without ever counting a failure twice.
 func (s *Sender) Complete(ctx context.Context, in CompleteInput) (CompleteResult, error) {
+	if in.Skipped {
+		if _, err := models.SkipDelivery(ctx, s.db, in.DeliveryID, in.Error); err != nil {
+			return CompleteResult{}, err
+		}
+		return CompleteResult{}, nil
+	}
 	info := activity.GetInfo(ctx)
 	d := deliveryRow(in.DeliveryID, in.WebhookID, in.Kind, in.RedeliveryOf, in.EventID, in.Event, info)
 	reason := fmt.Sprintf("disabled after %d consecutive failed deliveries", s.cfg.DisableAfterFailures)
@@ -137,6 +178,7 @@ func (s *Sender) Complete(ctx context.Context, in CompleteInput) (CompleteResult
 		Error:          in.Error,
 		DisableAfter:   s.cfg.DisableAfterFailures,
 		DisabledReason: reason,
+		Gone:           in.Gone,
 	})
 	if err != nil {
 		return CompleteResult{}, err
@@ -166,14 +208,15 @@ func deliveryRow(deliveryID, webhookID, kind, redeliveryOf, eventID string, even
 	return d
 }
 
-// withDBRetry runs op until it succeeds, ctx ends or DBRetryTimeout passes, so a
-// database restart does not burn an HTTP attempt.
+// withDBRetry runs op until it succeeds, ctx ends or DBRetryTimeout passes, while the
+// database is unreachable; any other error (a constraint, a missing row) is returned at
+// once, since waiting cannot change it.
 func (s *Sender) withDBRetry(ctx context.Context, op func(context.Context) error) error {
 	deadline := time.Now().Add(s.cfg.DBRetryTimeout)
 	wait := 100 * time.Millisecond
 	for {
 		err := op(ctx)
-		if err == nil || errors.Is(err, models.ErrNotFound) || time.Now().Add(wait).After(deadline) {
+		if err == nil || !models.IsUnavailable(err) || time.Now().Add(wait).After(deadline) {
 			return err
 		}
 		s.log.WarnContext(ctx, "database unavailable, retrying", "error", err, "wait", wait)
@@ -187,4 +230,20 @@ func (s *Sender) withDBRetry(ctx context.Context, op func(context.Context) error
 		}
 		wait = min(wait*2, 2*time.Second)
 	}
+}
+
+// ours is the failure of an attempt that sent nothing because of the service itself:
+// retryable, with a wait that grows with the activity's executions up to
+// InfraRetryMaxInterval, so a long outage is polled gently and picked up soon after it ends.
+func (s *Sender) ours(ctx context.Context, errType, msg string, cause error) error {
+	s.cfg.Metrics.infraRetry(errType)
+	s.log.WarnContext(ctx, "nothing sent, will retry", "error_type", errType, "error", cause)
+	var attempt int32 = 1
+	if activity.IsActivity(ctx) {
+		attempt = activity.GetInfo(ctx).Attempt
+	}
+	wait := time.Second << min(max(attempt-1, 0), 10)
+	return temporal.NewApplicationErrorWithOptions(msg, errType, temporal.ApplicationErrorOptions{
+		NextRetryDelay: min(wait, s.cfg.InfraRetryMaxInterval),
+	})
 }

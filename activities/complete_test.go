@@ -217,3 +217,111 @@ func TestCompleteForDeletedWebhook(t *testing.T) {
 	res := complete(t, env, s, outcome(h, models.KindEvent, false))
 	assert.Equal(t, activities.CompleteResult{}, res)
 }
+
+// A delivery that stopped without a final attempt (its webhook went off while it waited
+// to retry) is closed as skipped. The receiver did not fail, so its streak is left alone.
+func TestCompleteSkipped(t *testing.T) {
+	db, box := testenv.DB(t), testenv.Box(t)
+	ctx := context.Background()
+	s := completeSender(t, db, box, 10)
+	env := newEnv(t, s)
+	tests := []struct {
+		name       string
+		give       string // the delivery's row before: "" none, or its status
+		wantStatus string // "" for no row
+		wantError  string
+	}{
+		{name: "pending row", give: models.StatusPending, wantStatus: models.StatusSkipped, wantError: "webhook inactive"},
+		{name: "no attempt made", give: "", wantStatus: ""},
+		{name: "already completed", give: models.StatusFailed, wantStatus: models.StatusFailed, wantError: "receiver answered HTTP 500"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := createHook(t, db, box, "user-"+uuid.NewString(), "http://127.0.0.1:9/never")
+			// One earlier failure, so a counter the skip touched would show.
+			complete(t, env, s, outcome(h, models.KindEvent, false))
+			before := webhook(t, db, h)
+			require.Equal(t, 1, before.FailureCount)
+
+			in := outcome(h, models.KindEvent, false)
+			in.Attempts = 1
+			row := models.Delivery{ID: in.DeliveryID, WebhookID: h.ID, EventID: in.EventID, Event: string(in.Event), Kind: in.Kind}
+			switch tt.give {
+			case models.StatusPending:
+				require.NoError(t, models.RecordAttempt(ctx, db, models.Attempt{Delivery: row, Number: 1, StatusCode: 500, Error: "receiver answered HTTP 500"}))
+			case models.StatusFailed:
+				complete(t, env, s, in)
+				before = webhook(t, db, h)
+			}
+
+			skip := in
+			skip.Skipped, skip.Succeeded, skip.Attempts, skip.StatusCode, skip.Error = true, false, 1, 0, "webhook inactive"
+			assert.Equal(t, activities.CompleteResult{}, complete(t, env, s, skip))
+			complete(t, env, s, skip) // retried after its first run committed
+
+			if tt.wantStatus == "" {
+				noDelivery(t, db, h.ID, in.DeliveryID)
+			} else {
+				d := delivery(t, db, h.ID, in.DeliveryID)
+				assert.Equal(t, tt.wantStatus, d.Status)
+				require.NotNil(t, d.LastError)
+				assert.Equal(t, tt.wantError, *d.LastError)
+				assert.NotNil(t, d.CompletedAt)
+				assert.Equal(t, 1, d.Attempts, "a skip is no attempt")
+			}
+			after := webhook(t, db, h)
+			assert.Equal(t, before.FailureCount, after.FailureCount, "a skip touched the failure streak")
+			assert.Equal(t, before.LastTriggeredAt, after.LastTriggeredAt)
+			assert.True(t, after.IsActive)
+		})
+	}
+}
+
+// A 410 switches the webhook off in the outcome step too, the copy that survives a
+// database outage during Send's own attempt to do it.
+func TestCompleteGoneSwitchesTheWebhookOff(t *testing.T) {
+	db, box := testenv.DB(t), testenv.Box(t)
+	ctx := context.Background()
+	s := completeSender(t, db, box, 10)
+	env := newEnv(t, s)
+	tests := []struct {
+		name       string
+		give       string // who switched it off before: "" nobody, "send", "user"
+		wantReason string
+	}{
+		{name: "send could not", give: "", wantReason: models.GoneReason},
+		{name: "send already did", give: "send", wantReason: models.GoneReason},
+		{name: "the user paused it first", give: "user", wantReason: "paused by user"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := createHook(t, db, box, "user-"+uuid.NewString(), "http://127.0.0.1:9/never")
+			switch tt.give {
+			case "send":
+				require.NoError(t, models.DeactivateWebhook(ctx, db, h.ID, models.GoneReason))
+			case "user":
+				off := false
+				_, err := models.UpdateWebhook(ctx, db, h.UserID, h.ID, models.WebhookPatch{IsActive: &off})
+				require.NoError(t, err)
+			}
+			before := webhook(t, db, h)
+
+			in := outcome(h, models.KindEvent, false)
+			in.Attempts, in.StatusCode, in.Error, in.Gone = 1, 410, "receiver answered HTTP 410", true
+			res := complete(t, env, s, in)
+			assert.True(t, res.Disabled, "one 410 is enough, whatever DisableAfterFailures says")
+			assert.Equal(t, 1, res.FailureCount)
+
+			w := webhook(t, db, h)
+			assert.False(t, w.IsActive)
+			require.NotNil(t, w.DisabledReason)
+			assert.Equal(t, tt.wantReason, *w.DisabledReason)
+			require.NotNil(t, w.DisabledAt)
+			if before.DisabledAt != nil {
+				assert.True(t, before.DisabledAt.Equal(*w.DisabledAt), "the first switch-off keeps its time")
+			}
+			d := delivery(t, db, h.ID, in.DeliveryID)
+			assert.Equal(t, models.StatusFailed, d.Status)
+		})
+	}
+}

@@ -107,11 +107,12 @@ func testConfig() activities.Config {
 }
 
 // newSender builds a Sender whose client may reach 127.0.0.0/8 only (the test receivers).
+// The client's per-host cap is the sender's, as the worker builds them.
 func newSender(t *testing.T, db bun.IDB, box *secrets.Box, cfg activities.Config, timeout time.Duration) *activities.Sender {
 	t.Helper()
 	cidrs, err := netguard.ParseCIDRs("127.0.0.0/8")
 	require.NoError(t, err)
-	client := activities.NewHTTPClient(timeout, 16, netguard.NewPolicy(false, cidrs))
+	client := activities.NewHTTPClient(timeout, cfg.MaxConnsPerHost, netguard.NewPolicy(false, cidrs))
 	return activities.NewSender(db, client, box, cfg, testenv.Logger(t))
 }
 
@@ -140,6 +141,18 @@ func send(t *testing.T, env *testsuite.TestActivityEnvironment, s *activities.Se
 	return res, nil
 }
 
+// execute runs Send once like send, but asserts nothing, so it may run off the test's
+// goroutine: for attempts made side by side, each in an environment of its own.
+func execute(env *testsuite.TestActivityEnvironment, s *activities.Sender, in activities.SendInput) (activities.SendResult, error) {
+	val, err := env.ExecuteActivity(s.Send, in)
+	if err != nil {
+		return activities.SendResult{}, err
+	}
+	var res activities.SendResult
+	err = val.Get(&res)
+	return res, err
+}
+
 // assertClean fails when s holds an issued secret, a URL, or the receivers' query token.
 func assertClean(t *testing.T, s string) {
 	t.Helper()
@@ -149,12 +162,21 @@ func assertClean(t *testing.T, s string) {
 	assert.NotContains(t, s, "?token=")
 }
 
-// eventInput is an event delivery of LOW_STOCK to webhookID.
+// testBackoff is the waits between a receiver's attempts in the tests; distinct values
+// per attempt, so a delay taken from the wrong attempt number shows.
+var testBackoff = activities.Backoff{Initial: 3 * time.Second, Coefficient: 2, Max: time.Minute}
+
+// testMaxAttempts is the receiver's budget in the tests.
+const testMaxAttempts = 3
+
+// eventInput is an event delivery of LOW_STOCK to webhookID, with the tests' budget.
 func eventInput(webhookID string) activities.SendInput {
 	return activities.SendInput{
-		DeliveryID: uuid.NewString(),
-		WebhookID:  webhookID,
-		Kind:       models.KindEvent,
+		DeliveryID:  uuid.NewString(),
+		WebhookID:   webhookID,
+		Kind:        models.KindEvent,
+		MaxAttempts: testMaxAttempts,
+		Backoff:     testBackoff,
 		Payload: events.Payload{
 			ID:        "evt_" + uuid.NewString(),
 			Event:     events.LowStock,
@@ -232,10 +254,31 @@ func delivery(t *testing.T, db bun.IDB, webhookID, deliveryID string) *models.De
 	return d
 }
 
+// noDelivery asserts that deliveryID has no row: nothing was claimed or recorded.
+func noDelivery(t *testing.T, db bun.IDB, webhookID, deliveryID string) {
+	t.Helper()
+	_, err := models.GetDelivery(context.Background(), db, webhookID, deliveryID)
+	assert.ErrorIs(t, err, models.ErrNotFound, "a delivery row exists")
+}
+
 // webhook reads a webhook row back.
 func webhook(t *testing.T, db bun.IDB, h hook) *models.Webhook {
 	t.Helper()
 	w, err := models.GetWebhook(context.Background(), db, h.UserID, h.ID)
 	require.NoError(t, err)
 	return w
+}
+
+// logged says whether one line of the package's log holds every one of parts.
+func logged(parts ...string) bool {
+	for line := range strings.SplitSeq(testenv.Logs.String(), "\n") {
+		all := true
+		for _, p := range parts {
+			all = all && strings.Contains(line, p)
+		}
+		if all {
+			return true
+		}
+	}
+	return false
 }

@@ -11,6 +11,7 @@ type Metrics struct {
 	deliveries *prometheus.CounterVec
 	attempts   *prometheus.CounterVec
 	latency    prometheus.Histogram
+	infra      *prometheus.CounterVec
 }
 
 // NewMetrics registers the delivery metrics on reg.
@@ -29,8 +30,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help:    "Time from sending a delivery request to reading its response.",
 			Buckets: prometheus.ExponentialBuckets(0.005, 2, 12),
 		}),
+		infra: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "webhooks_infrastructure_retries_total",
+			Help: "Attempts that sent nothing because of the service itself (Database, ConnectionWait) and will be retried without costing the receiver an attempt.",
+		}, []string{"type"}),
 	}
-	reg.MustRegister(m.deliveries, m.attempts, m.latency)
+	reg.MustRegister(m.deliveries, m.attempts, m.latency, m.infra)
 	return m
 }
 
@@ -40,6 +45,13 @@ func (m *Metrics) attempt(result string, d time.Duration) {
 	}
 	m.attempts.WithLabelValues(result).Inc()
 	m.latency.Observe(d.Seconds())
+}
+
+func (m *Metrics) infraRetry(errType string) {
+	if m == nil {
+		return
+	}
+	m.infra.WithLabelValues(errType).Inc()
 }
 
 func (m *Metrics) delivery(kind string, succeeded bool) {

@@ -6,11 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -59,9 +61,29 @@ type SendInput struct {
 	Kind         string         `json:"kind"`
 	RedeliveryOf string         `json:"redeliveryOf,omitempty"`
 	Payload      events.Payload `json:"payload"`
-	// AttemptOffset counts the attempts made before this activity (the workflow's local
-	// first attempt), so attempts are numbered across both.
-	AttemptOffset int `json:"attemptOffset,omitempty"`
+	// MaxAttempts is the receiver's budget of HTTP attempts for this delivery, and
+	// Backoff the waits between them, both fixed when the workflow run started. Send
+	// keeps the budget itself, counting only requests it sent (see models.ClaimAttempt),
+	// so that our own failures, retried by Temporal, never use it up.
+	MaxAttempts int     `json:"maxAttempts"`
+	Backoff     Backoff `json:"backoff"`
+}
+
+// Backoff is the wait after a receiver's failed attempt n: Initial·Coefficientⁿ⁻¹,
+// capped at Max, unless the receiver asked for another with Retry-After.
+type Backoff struct {
+	Initial     time.Duration `json:"initial"`
+	Coefficient float64       `json:"coefficient"`
+	Max         time.Duration `json:"max"`
+}
+
+// After returns the wait after failed attempt n (from 1).
+func (b Backoff) After(n int) time.Duration {
+	d := float64(b.Initial)
+	for i := 1; i < n && d < float64(b.Max); i++ {
+		d *= max(b.Coefficient, 1)
+	}
+	return min(time.Duration(d), b.Max)
 }
 
 // SendResult describes the successful attempt, or why nothing was sent.
@@ -79,58 +101,83 @@ type SendFailure struct {
 	StatusCode int `json:"statusCode,omitempty"`
 }
 
-// Send signs the event and POSTs it to the webhook once. A webhook deleted, or
-// switched off before this attempt, gets nothing. An attempt whose earlier run
-// already succeeded (the worker died before reporting it) is not sent again.
+// Send signs the event and POSTs it to the webhook once, as the delivery's next attempt.
+// A webhook deleted, or switched off before this attempt, gets nothing. An attempt whose
+// earlier run already succeeded (the worker died before reporting it) is not sent again.
+//
+// Failures are of two kinds. The receiver's (an answer other than 2xx, a timeout or a
+// network error after the request went out) use one of its attempts and end the
+// delivery on the last one. Ours (the database, waiting for a connection slot) send
+// nothing, cost nothing, and are retried by Temporal for as long as they last.
 func (s *Sender) Send(ctx context.Context, in SendInput) (SendResult, error) {
 	info := activity.GetInfo(ctx)
-	attempt := int(info.Attempt) + in.AttemptOffset
-
-	var target *models.DeliveryTarget
-	err := s.withDBRetry(ctx, func(ctx context.Context) error {
-		var err error
-		target, err = models.LoadDeliveryTarget(ctx, s.db, in.WebhookID, in.DeliveryID)
-		return err
-	})
-	switch {
-	case errors.Is(err, models.ErrNotFound):
-		return SendResult{Skipped: true, Reason: "webhook deleted"}, nil
-	case err != nil:
-		return SendResult{}, temporal.NewApplicationErrorWithOptions("database unavailable, nothing sent", ErrTypeDatabase,
-			temporal.ApplicationErrorOptions{Details: []any{SendFailure{Attempt: attempt}}})
-	case !target.IsActive && in.Kind != "test":
-		return SendResult{Skipped: true, Reason: "webhook inactive"}, nil
-	case target.PriorStatus == models.StatusSucceeded:
-		return SendResult{Attempt: target.PriorAttempts, StatusCode: target.PriorStatusCode}, nil
+	target, res, err, done := s.target(ctx, in)
+	if done {
+		return res, err
 	}
-
 	body, err := in.Payload.Marshal()
 	if err != nil {
 		return SendResult{}, temporal.NewNonRetryableApplicationError("payload cannot be encoded", "Payload", nil)
 	}
+	// Built, and the secret opened, before the attempt is claimed: a failure here is
+	// ours, or the webhook's URL, never an attempt the receiver did not get.
 	req, err := s.newRequest(ctx, target, in, body)
 	if err != nil {
 		return SendResult{}, err
 	}
 
+	waitCtx, cancel := context.WithTimeout(ctx, s.cfg.ConnWaitTimeout)
+	release, err := s.slots.acquire(waitCtx, target.URL)
+	cancel()
+	if err != nil {
+		return SendResult{}, s.ours(ctx, ErrTypeConnectionWait,
+			"no connection to the receiver's host came free within WEBHOOK_CONN_WAIT_TIMEOUT; nothing sent", err)
+	}
+	// Given back as soon as the exchange with the receiver is over, not after the database
+	// writes that follow: an outage must not keep the receiver's other attempts queued.
+	release = sync.OnceFunc(release)
+	defer release()
+
+	row := deliveryRow(in.DeliveryID, in.WebhookID, in.Kind, in.RedeliveryOf, in.Payload.ID, in.Payload.Event, info)
+	row.RequestBody = body
+	var attempt int
+	err = s.withDBRetry(ctx, func(ctx context.Context) error {
+		var err error
+		attempt, err = models.ClaimAttempt(ctx, s.db, row, budget(in))
+		return err
+	})
+	if err != nil {
+		return SendResult{}, s.ours(ctx, ErrTypeDatabase, "database unavailable; nothing sent", err)
+	}
+	if attempt == 0 {
+		// Another run settled the delivery between the read and the claim: read it again.
+		if _, res, err, done := s.target(ctx, in); done {
+			return res, err
+		}
+		return SendResult{}, s.ours(ctx, ErrTypeDatabase, "attempt could not be claimed; nothing sent", errors.New("claim refused"))
+	}
+
+	// From here the attempt is counted and goes out: it runs to its answer (bounded by
+	// WEBHOOK_HTTP_TIMEOUT) and is recorded even if the worker is told to stop meanwhile.
+	// Cut off, the receiver would have the request while we count a failure and send it
+	// again on the next attempt.
+	ctx = context.WithoutCancel(ctx)
+	req = req.WithContext(ctx)
 	started := time.Now()
 	resp, err := s.client.Do(req)
 	elapsed := time.Since(started)
-	rec := models.Attempt{
-		Delivery: deliveryRow(in.DeliveryID, in.WebhookID, in.Kind, in.RedeliveryOf, in.Payload.ID, in.Payload.Event, info),
-		Number:   attempt,
-		Duration: elapsed,
-	}
-	rec.Delivery.RequestBody = body
+	rec := models.Attempt{Delivery: row, Number: attempt, Duration: elapsed}
 	if err != nil {
+		release()
 		rec.Error = describeTransportError(err)
 		s.record(ctx, rec)
-		failure := s.transportFailure(err, rec.Error, attempt)
+		failure := s.transportFailure(err, rec.Error, attempt, in)
 		s.cfg.Metrics.attempt(failureType(failure), elapsed)
 		return SendResult{}, failure
 	}
 	excerpt, readErr := readCapped(resp.Body, s.cfg.MaxResponseBytes)
 	_ = resp.Body.Close()
+	release()
 	rec.StatusCode = resp.StatusCode
 	rec.ResponseExcerpt = excerpt
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
@@ -144,13 +191,48 @@ func (s *Sender) Send(ctx context.Context, in SendInput) (SendResult, error) {
 		rec.Error += "; " + readErr.Error()
 	}
 	s.record(ctx, rec)
-	failure := s.statusFailure(ctx, in.WebhookID, resp, rec.Error, attempt)
+	failure := s.statusFailure(ctx, in, resp, rec.Error, attempt)
 	s.cfg.Metrics.attempt(failureType(failure), elapsed)
 	return SendResult{}, failure
 }
 
+// target reads the webhook and what earlier attempts recorded, and says whether the
+// delivery is already settled (done), with the result to return: the webhook is gone
+// or off, the delivery succeeded or was closed, or its attempts are used up.
+func (s *Sender) target(ctx context.Context, in SendInput) (*models.DeliveryTarget, SendResult, error, bool) {
+	var t *models.DeliveryTarget
+	err := s.withDBRetry(ctx, func(ctx context.Context) error {
+		var err error
+		t, err = models.LoadDeliveryTarget(ctx, s.db, in.WebhookID, in.DeliveryID)
+		return err
+	})
+	switch {
+	case errors.Is(err, models.ErrNotFound):
+		return nil, SendResult{Skipped: true, Reason: "webhook deleted"}, nil, true
+	case err != nil:
+		return nil, SendResult{}, s.ours(ctx, ErrTypeDatabase, "database unavailable; nothing sent", err), true
+	}
+	prior := SendFailure{Attempt: t.PriorAttempts, StatusCode: t.PriorStatusCode}
+	switch {
+	case t.PriorStatus == models.StatusSucceeded:
+		return t, SendResult{Attempt: t.PriorAttempts, StatusCode: t.PriorStatusCode}, nil, true
+	case t.PriorCompleted && t.PriorStatus == models.StatusSkipped:
+		return t, SendResult{Skipped: true, Reason: t.PriorError, Attempt: t.PriorAttempts}, nil, true
+	case t.PriorCompleted:
+		return t, SendResult{}, temporal.NewNonRetryableApplicationError(
+			"delivery already completed: "+t.PriorError, ErrTypeCompleted, nil, prior), true
+	case !t.IsActive && in.Kind != models.KindTest:
+		return t, SendResult{Skipped: true, Reason: "webhook inactive", Attempt: t.PriorAttempts}, nil, true
+	case t.PriorAttempts >= budget(in):
+		// An earlier run sent the last attempt but did not live to report it.
+		return t, SendResult{}, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("all %d attempts made: %s", t.PriorAttempts, t.PriorError), ErrTypeExhausted, nil, prior), true
+	}
+	return t, SendResult{}, nil, false
+}
+
 func (s *Sender) newRequest(ctx context.Context, t *models.DeliveryTarget, in SendInput, body []byte) (*http.Request, error) {
-	keys, err := s.signingSecrets(t)
+	keys, err := s.signingSecrets(ctx, t)
 	if err != nil {
 		return nil, err
 	}
@@ -175,11 +257,12 @@ func (s *Sender) newRequest(ctx context.Context, t *models.DeliveryTarget, in Se
 
 // signingSecrets unseals the current secret and, inside the rotation grace period,
 // the previous one: newest first.
-func (s *Sender) signingSecrets(t *models.DeliveryTarget) ([]string, error) {
+func (s *Sender) signingSecrets(ctx context.Context, t *models.DeliveryTarget) ([]string, error) {
 	current, err := s.box.Open(t.ID, t.SecretSealed, t.SecretKeyVersion)
 	if err != nil {
-		// A key misconfiguration: retrying cannot help and nothing may be sent unsigned.
-		return nil, temporal.NewNonRetryableApplicationError("signing secret cannot be opened: check WEBHOOK_SECRET_KEY", "Secret", nil)
+		// Our misconfiguration (WEBHOOK_SECRET_KEY or _OLD_KEYS), never the receiver's:
+		// nothing is sent unsigned, and the delivery waits until an operator fixes the keys.
+		return nil, s.ours(ctx, ErrTypeSecret, "signing secret cannot be opened: check WEBHOOK_SECRET_KEY and WEBHOOK_SECRET_OLD_KEYS; nothing sent", err)
 	}
 	keys := []string{current}
 	if len(t.PreviousSecretSealed) > 0 && t.PreviousSecretExpiresAt != nil && s.now().Before(*t.PreviousSecretExpiresAt) {
@@ -196,41 +279,69 @@ func (s *Sender) signingSecrets(t *models.DeliveryTarget) ([]string, error) {
 func (s *Sender) record(ctx context.Context, a models.Attempt) {
 	err := s.withDBRetry(ctx, func(ctx context.Context) error { return models.RecordAttempt(ctx, s.db, a) })
 	if err != nil {
+		// The attempt is counted already (claimed before sending); only its detail is lost.
 		s.log.ErrorContext(ctx, "record attempt", "delivery_id", a.Delivery.ID, "error", err)
 	}
 }
 
-func (s *Sender) transportFailure(err error, msg string, attempt int) error {
-	details := temporal.ApplicationErrorOptions{Details: []any{SendFailure{Attempt: attempt}}}
+// transportFailure is a receiver's failure without an answer: the request went out
+// (the connection slot and the claim came first), so it uses the attempt.
+func (s *Sender) transportFailure(err error, msg string, attempt int, in SendInput) error {
+	opts := receiverFailure(attempt, 0, in)
 	switch {
 	case netguard.IsForbidden(err):
-		details.NonRetryable = true
-		return temporal.NewApplicationErrorWithOptions(msg, ErrTypeForbiddenAddress, details)
+		opts.NonRetryable = true
+		return temporal.NewApplicationErrorWithOptions(msg, ErrTypeForbiddenAddress, opts)
 	case isTimeout(err):
-		return temporal.NewApplicationErrorWithOptions(msg, ErrTypeTimeout, details)
+		return temporal.NewApplicationErrorWithOptions(msg, ErrTypeTimeout, opts)
 	default:
-		return temporal.NewApplicationErrorWithOptions(msg, ErrTypeNetwork, details)
+		return temporal.NewApplicationErrorWithOptions(msg, ErrTypeNetwork, opts)
 	}
 }
 
-func (s *Sender) statusFailure(ctx context.Context, webhookID string, resp *http.Response, msg string, attempt int) error {
-	opts := temporal.ApplicationErrorOptions{Details: []any{SendFailure{Attempt: attempt, StatusCode: resp.StatusCode}}}
+func (s *Sender) statusFailure(ctx context.Context, in SendInput, resp *http.Response, msg string, attempt int) error {
+	opts := receiverFailure(attempt, resp.StatusCode, in)
 	switch resp.StatusCode {
 	case http.StatusGone:
+		// Switched off at once so other deliveries stop too; if the database is down,
+		// the outcome step (which waits for it) switches it off instead.
 		err := s.withDBRetry(ctx, func(ctx context.Context) error {
-			return models.DeactivateWebhook(ctx, s.db, webhookID, "receiver answered 410 Gone")
+			return models.DeactivateWebhook(ctx, s.db, in.WebhookID, models.GoneReason)
 		})
 		if err != nil {
-			return fmt.Errorf("deactivate after 410: %w", err) // retried: the 410 will come again
+			s.log.WarnContext(ctx, "deactivate after 410, left to the outcome step", "webhook_id", in.WebhookID, "error", err)
 		}
 		opts.NonRetryable = true
+		opts.NextRetryDelay = 0
 		return temporal.NewApplicationErrorWithOptions(msg, ErrTypeGone, opts)
 	case http.StatusTooManyRequests, http.StatusServiceUnavailable:
-		if d, ok := retryAfter(resp.Header.Get("Retry-After"), s.now()); ok {
+		if d, ok := retryAfter(resp.Header.Get("Retry-After"), s.now()); ok && d > 0 && !opts.NonRetryable {
 			opts.NextRetryDelay = min(d, s.cfg.RetryAfterMax)
 		}
 	}
 	return temporal.NewApplicationErrorWithOptions(msg, ErrTypeHTTPStatus, opts)
+}
+
+// budget is the number of attempts the delivery may make. An input without MaxAttempts
+// comes from a run started before Send kept the budget; Temporal's policy keeps it there.
+func budget(in SendInput) int {
+	if in.MaxAttempts <= 0 {
+		return math.MaxInt32
+	}
+	return in.MaxAttempts
+}
+
+// receiverFailure shapes a failed attempt: the last one ends the delivery, the others
+// wait the run's backoff for this attempt number, whatever Temporal's own count of
+// executions (which includes our failures) says.
+func receiverFailure(attempt, status int, in SendInput) temporal.ApplicationErrorOptions {
+	opts := temporal.ApplicationErrorOptions{Details: []any{SendFailure{Attempt: attempt, StatusCode: status}}}
+	if attempt >= budget(in) {
+		opts.NonRetryable = true
+	} else if in.Backoff.Initial > 0 {
+		opts.NextRetryDelay = in.Backoff.After(attempt)
+	}
+	return opts
 }
 
 // retryAfter parses a Retry-After header: delay-seconds or an HTTP date.

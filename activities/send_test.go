@@ -52,10 +52,11 @@ func standardSignature(t *testing.T, secret, msgID, timestamp string, body []byt
 	return "v1," + base64.StdEncoding.EncodeToString(mac.Sum(nil))
 }
 
-// The independent signers above must agree with the shared vectors, which were checked
-// against @octokit/webhooks-methods and the official standardwebhooks library.
-func TestIndependentSignersMatchSharedVectors(t *testing.T) {
-	raw, err := os.ReadFile(filepath.Join("..", "..", "shared", "vectors", "signatures.json"))
+// The independent signers above must agree with the signature vectors in the repository's
+// testdata, which were checked against @octokit/webhooks-methods and the official
+// standardwebhooks library.
+func TestIndependentSignersMatchVectors(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "testdata", "signatures.json"))
 	require.NoError(t, err)
 	var doc struct {
 		Vectors []struct {
@@ -130,21 +131,23 @@ func TestSendRetriesSendIdenticalBodies(t *testing.T) {
 	env := newEnv(t, s)
 	in := eventInput(h.ID)
 
-	for i := range 2 {
+	for n := 1; n <= 2; n++ {
 		_, err := send(t, env, s, in)
 		appErr := appError(t, err)
-		assert.Equal(t, activities.ErrTypeHTTPStatus, appErr.Type(), "attempt %d", i+1)
+		assert.Equal(t, activities.ErrTypeHTTPStatus, appErr.Type(), "attempt %d", n)
 		assert.False(t, appErr.NonRetryable())
-		assert.Equal(t, activities.SendFailure{Attempt: 1, StatusCode: http.StatusInternalServerError}, failureOf(t, appErr))
+		assert.Equal(t, activities.SendFailure{Attempt: n, StatusCode: http.StatusInternalServerError}, failureOf(t, appErr))
 
 		d := delivery(t, db, h.ID, in.DeliveryID)
 		assert.Equal(t, models.StatusPending, d.Status)
+		assert.Equal(t, n, d.Attempts)
 		require.NotNil(t, d.LastStatusCode)
 		assert.Equal(t, http.StatusInternalServerError, *d.LastStatusCode)
 	}
 	res, err := send(t, env, s, in)
 	require.NoError(t, err)
 	assert.Equal(t, http.StatusOK, res.StatusCode)
+	assert.Equal(t, 3, res.Attempt)
 
 	hits := rcv.Hits()
 	require.Len(t, hits, 3)
@@ -163,6 +166,7 @@ func TestSendRetriesSendIdenticalBodies(t *testing.T) {
 	require.NoError(t, err)
 	assert.False(t, res.Skipped)
 	assert.Equal(t, http.StatusOK, res.StatusCode)
+	assert.Equal(t, 3, res.Attempt, "the success reports the attempt that made it")
 	assert.Len(t, rcv.Hits(), 3, "an already-succeeded delivery was sent again")
 }
 
@@ -185,10 +189,13 @@ func TestSendTimeout(t *testing.T) {
 	assert.Less(t, time.Since(start), 2*time.Second)
 	assert.Equal(t, activities.ErrTypeTimeout, appErr.Type())
 	assert.False(t, appErr.NonRetryable())
+	assert.Equal(t, testBackoff.After(1), appErr.NextRetryDelay(), "a timeout waits the run's backoff")
+	assert.Equal(t, activities.SendFailure{Attempt: 1}, failureOf(t, appErr))
 	assert.NotContains(t, appErr.Error(), rcv.Listener.Addr().String())
 	assert.NotContains(t, appErr.Error(), "/slow")
 
 	d := delivery(t, db, h.ID, in.DeliveryID)
+	assert.Equal(t, 1, d.Attempts, "a timeout uses the receiver's attempt")
 	require.NotNil(t, d.LastError)
 	assertClean(t, *d.LastError)
 	assert.Nil(t, d.LastStatusCode)
@@ -334,13 +341,14 @@ func TestSendGoneDisablesWebhook(t *testing.T) {
 	_, err := send(t, env, s, eventInput(h.ID))
 	appErr := appError(t, err)
 	assert.Equal(t, activities.ErrTypeGone, appErr.Type())
-	assert.True(t, appErr.NonRetryable())
-	assert.Equal(t, http.StatusGone, failureOf(t, appErr).StatusCode)
+	assert.True(t, appErr.NonRetryable(), "a 410 ends the delivery on its first attempt")
+	assert.Zero(t, appErr.NextRetryDelay())
+	assert.Equal(t, activities.SendFailure{Attempt: 1, StatusCode: http.StatusGone}, failureOf(t, appErr))
 
 	w := webhook(t, db, h)
 	assert.False(t, w.IsActive)
 	require.NotNil(t, w.DisabledReason)
-	assert.Contains(t, *w.DisabledReason, "410")
+	assert.Equal(t, models.GoneReason, *w.DisabledReason)
 	assert.NotNil(t, w.DisabledAt)
 
 	// The next event finds it switched off and sends nothing.
@@ -367,10 +375,12 @@ func TestSendHonoursRetryAfter(t *testing.T) {
 		{name: "429 capped", code: http.StatusTooManyRequests, give: "3600", max: 10 * time.Second, want: 10 * time.Second},
 		{name: "429 date capped", code: http.StatusTooManyRequests, give: in20s, max: 10 * time.Second, want: 10 * time.Second},
 		{name: "503 seconds", code: http.StatusServiceUnavailable, give: "5", max: time.Minute, want: 5 * time.Second},
-		{name: "429 date in the past", code: http.StatusTooManyRequests, give: anHourAgo, max: time.Minute, want: 0},
-		{name: "429 garbage", code: http.StatusTooManyRequests, give: "soon", max: time.Minute, want: 0},
-		{name: "429 negative", code: http.StatusTooManyRequests, give: "-5", max: time.Minute, want: 0},
-		{name: "500 ignores the header", code: http.StatusInternalServerError, give: "7", max: time.Minute, want: 0},
+		// Without a usable wait from the receiver, the run's backoff for attempt 1 applies.
+		{name: "429 date in the past", code: http.StatusTooManyRequests, give: anHourAgo, max: time.Minute, want: testBackoff.After(1)},
+		{name: "429 zero", code: http.StatusTooManyRequests, give: "0", max: time.Minute, want: testBackoff.After(1)},
+		{name: "429 garbage", code: http.StatusTooManyRequests, give: "soon", max: time.Minute, want: testBackoff.After(1)},
+		{name: "429 negative", code: http.StatusTooManyRequests, give: "-5", max: time.Minute, want: testBackoff.After(1)},
+		{name: "500 ignores the header", code: http.StatusInternalServerError, give: "7", max: time.Minute, want: testBackoff.After(1)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -563,20 +573,232 @@ func TestSendSignsWithBothSecretsDuringRotation(t *testing.T) {
 	assert.Equal(t, standardSignature(t, newSecret, in.Payload.ID, ts, got.Body), got.Header.Get("webhook-signature"))
 }
 
-func TestSendNumbersAttemptsAfterTheLocalFirstOne(t *testing.T) {
+// The test environment runs every execution as Temporal's attempt 1, so any number past
+// 1 below can only come from the claims in the database, which is where Send keeps the
+// receiver's budget.
+func TestSendKeepsTheReceiversAttemptBudget(t *testing.T) {
 	db, box := testenv.DB(t), testenv.Box(t)
-	rcv := newReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request) {
-		w.WriteHeader(http.StatusInternalServerError)
-	})
-	h := createHook(t, db, box, "user-"+uuid.NewString(), rcv.URL)
+	retryAfter := func(code int, after string) func(int, http.ResponseWriter, *http.Request) {
+		return func(_ int, w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Retry-After", after)
+			w.WriteHeader(code)
+		}
+	}
+	tests := []struct {
+		name        string
+		respond     func(int, http.ResponseWriter, *http.Request)
+		maxAttempts int
+		wantType    string
+		wantStatus  int
+		wantDelays  []time.Duration // after each attempt but the last
+	}{
+		{
+			name: "500", respond: status(http.StatusInternalServerError), maxAttempts: 3,
+			wantType: activities.ErrTypeHTTPStatus, wantStatus: http.StatusInternalServerError,
+			wantDelays: []time.Duration{testBackoff.After(1), testBackoff.After(2)},
+		},
+		{
+			name: "429 with a Retry-After above the cap", respond: retryAfter(http.StatusTooManyRequests, "3600"), maxAttempts: 3,
+			wantType: activities.ErrTypeHTTPStatus, wantStatus: http.StatusTooManyRequests,
+			wantDelays: []time.Duration{10 * time.Second, 10 * time.Second},
+		},
+		{
+			name: "503 with a Retry-After", respond: retryAfter(http.StatusServiceUnavailable, "5"), maxAttempts: 3,
+			wantType: activities.ErrTypeHTTPStatus, wantStatus: http.StatusServiceUnavailable,
+			wantDelays: []time.Duration{5 * time.Second, 5 * time.Second},
+		},
+		{
+			name: "connection reset", maxAttempts: 3,
+			respond: func(_ int, w http.ResponseWriter, _ *http.Request) {
+				conn, _, err := http.NewResponseController(w).Hijack()
+				if err == nil {
+					_ = conn.Close()
+				}
+			},
+			wantType:   activities.ErrTypeNetwork,
+			wantDelays: []time.Duration{testBackoff.After(1), testBackoff.After(2)},
+		},
+		{
+			name: "timeout", maxAttempts: 3,
+			respond: func(_ int, w http.ResponseWriter, r *http.Request) {
+				select {
+				case <-r.Context().Done():
+				case <-time.After(3 * time.Second):
+				}
+				w.WriteHeader(http.StatusOK)
+			},
+			wantType:   activities.ErrTypeTimeout,
+			wantDelays: []time.Duration{testBackoff.After(1), testBackoff.After(2)},
+		},
+		{
+			name: "a single attempt", respond: status(http.StatusInternalServerError), maxAttempts: 1,
+			wantType: activities.ErrTypeHTTPStatus, wantStatus: http.StatusInternalServerError,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rcv := newReceiver(t, tt.respond)
+			h := createHook(t, db, box, "user-"+uuid.NewString(), rcv.URL)
+			cfg := testConfig()
+			cfg.RetryAfterMax = 10 * time.Second
+			s := newSender(t, db, box, cfg, 500*time.Millisecond)
+			env := newEnv(t, s)
+			in := eventInput(h.ID)
+			in.MaxAttempts = tt.maxAttempts
+
+			for n := 1; n <= tt.maxAttempts; n++ {
+				_, err := send(t, env, s, in)
+				appErr := appError(t, err)
+				assert.Equal(t, tt.wantType, appErr.Type(), "attempt %d", n)
+				assert.Equal(t, activities.SendFailure{Attempt: n, StatusCode: tt.wantStatus}, failureOf(t, appErr))
+				last := n == tt.maxAttempts
+				assert.Equal(t, last, appErr.NonRetryable(), "only the last attempt ends the delivery (attempt %d)", n)
+				if last {
+					assert.Zero(t, appErr.NextRetryDelay(), "nothing follows the last attempt")
+				} else {
+					assert.Equal(t, tt.wantDelays[n-1], appErr.NextRetryDelay(), "wait after attempt %d", n)
+				}
+				assert.Equal(t, n, delivery(t, db, h.ID, in.DeliveryID).Attempts)
+			}
+			d := delivery(t, db, h.ID, in.DeliveryID)
+			require.NotNil(t, d.LastError)
+
+			// An earlier run sent the last attempt but did not live to report it: the retry
+			// sends nothing and fails the delivery with what that attempt recorded.
+			_, err := send(t, env, s, in)
+			appErr := appError(t, err)
+			assert.Equal(t, activities.ErrTypeExhausted, appErr.Type())
+			assert.True(t, appErr.NonRetryable())
+			assert.Contains(t, appErr.Message(), *d.LastError, "the failure carries what the last attempt recorded")
+			assert.Equal(t, activities.SendFailure{Attempt: tt.maxAttempts, StatusCode: tt.wantStatus}, failureOf(t, appErr))
+			assert.Len(t, rcv.Hits(), tt.maxAttempts, "the receiver got more than its budget")
+			assert.Equal(t, tt.maxAttempts, delivery(t, db, h.ID, in.DeliveryID).Attempts, "a refused claim counted an attempt")
+		})
+	}
+}
+
+func TestBackoffAfter(t *testing.T) {
+	tests := []struct {
+		name string
+		give activities.Backoff
+		n    int
+		want time.Duration
+	}{
+		{name: "first", give: activities.Backoff{Initial: time.Second, Coefficient: 2, Max: time.Minute}, n: 1, want: time.Second},
+		{name: "grows", give: activities.Backoff{Initial: time.Second, Coefficient: 2, Max: time.Minute}, n: 4, want: 8 * time.Second},
+		{name: "capped", give: activities.Backoff{Initial: time.Second, Coefficient: 2, Max: 10 * time.Second}, n: 5, want: 10 * time.Second},
+		{name: "far past the cap", give: activities.Backoff{Initial: time.Second, Coefficient: 2, Max: 10 * time.Second}, n: 1000, want: 10 * time.Second},
+		{name: "coefficient below 1 never shrinks", give: activities.Backoff{Initial: 4 * time.Second, Coefficient: 0.5, Max: time.Minute}, n: 3, want: 4 * time.Second},
+		{name: "initial above max", give: activities.Backoff{Initial: time.Minute, Coefficient: 2, Max: time.Second}, n: 1, want: time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.want, tt.give.After(tt.n))
+		})
+	}
+}
+
+// A retry of a delivery another run already settled sends nothing and reports how it
+// was settled.
+func TestSendLeavesSettledDeliveries(t *testing.T) {
+	db, box := testenv.DB(t), testenv.Box(t)
+	ctx := context.Background()
+	rcv := newReceiver(t, status(http.StatusOK))
 	s := newSender(t, db, box, testConfig(), 5*time.Second)
 	env := newEnv(t, s)
-	in := eventInput(h.ID)
-	in.AttemptOffset = 1 // the workflow's local attempt came first
+	tests := []struct {
+		name     string
+		give     string // how the delivery was settled
+		want     activities.SendResult
+		wantType string // the failure instead of a result
+	}{
+		{name: "succeeded, not yet reported", give: models.StatusSucceeded, want: activities.SendResult{Attempt: 2, StatusCode: http.StatusNoContent}},
+		{name: "completed as failed", give: models.StatusFailed, wantType: activities.ErrTypeCompleted},
+		{name: "closed as skipped", give: models.StatusSkipped, want: activities.SendResult{Skipped: true, Reason: "webhook inactive", Attempt: 1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := createHook(t, db, box, "user-"+uuid.NewString(), rcv.URL)
+			in := eventInput(h.ID)
+			row := models.Delivery{
+				ID: in.DeliveryID, WebhookID: h.ID, EventID: in.Payload.ID, Event: string(in.Payload.Event),
+				Kind: in.Kind, WorkflowID: "deliver-" + uuid.NewString(), RunID: uuid.NewString(),
+			}
+			switch tt.give {
+			case models.StatusSucceeded:
+				require.NoError(t, models.RecordAttempt(ctx, db, models.Attempt{Delivery: row, Number: 2, Succeeded: true, StatusCode: http.StatusNoContent}))
+			case models.StatusFailed:
+				_, err := models.CompleteDelivery(ctx, db, models.Completion{Delivery: row, Attempts: 1, StatusCode: 500, Error: "receiver answered HTTP 500"})
+				require.NoError(t, err)
+			case models.StatusSkipped:
+				n, err := models.ClaimAttempt(ctx, db, row, testMaxAttempts)
+				require.NoError(t, err)
+				require.Equal(t, 1, n)
+				closed, err := models.SkipDelivery(ctx, db, row.ID, "webhook inactive")
+				require.NoError(t, err)
+				require.True(t, closed)
+			}
 
-	_, err := send(t, env, s, in)
+			res, err := send(t, env, s, in)
+			if tt.wantType != "" {
+				appErr := appError(t, err)
+				assert.Equal(t, tt.wantType, appErr.Type())
+				assert.True(t, appErr.NonRetryable())
+				assert.Contains(t, appErr.Message(), "receiver answered HTTP 500")
+			} else {
+				require.NoError(t, err)
+				assert.Equal(t, tt.want, res)
+			}
+			assert.Empty(t, rcv.Hits(), "a settled delivery was sent")
+		})
+	}
+}
 
-	// The activity's attempt 1 is the delivery's attempt 2, in the error and in the log.
-	assert.Equal(t, activities.SendFailure{Attempt: 2, StatusCode: http.StatusInternalServerError}, failureOf(t, appError(t, err)))
-	assert.Equal(t, 2, delivery(t, db, h.ID, in.DeliveryID).Attempts)
+// A permanent database error (here the webhook, and its delivery rows with it, went while
+// the request was out, so recording the attempt breaks the foreign key) cannot pass by
+// waiting: Send must not hold the attempt for DBRetryTimeout.
+func TestSendDoesNotWaitOutPermanentDatabaseErrors(t *testing.T) {
+	db, box := testenv.DB(t), testenv.Box(t)
+	tests := []struct {
+		name     string
+		give     int
+		wantType string // "" for a success
+	}{
+		{name: "success", give: http.StatusOK},
+		{name: "failure", give: http.StatusInternalServerError, wantType: activities.ErrTypeHTTPStatus},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			hooks := make(chan hook, 1)
+			deleted := make(chan error, 1)
+			rcv := newReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request) {
+				h := <-hooks
+				deleted <- models.DeleteWebhook(context.Background(), db, h.UserID, h.ID)
+				w.WriteHeader(tt.give)
+			})
+			h := createHook(t, db, box, "user-"+uuid.NewString(), rcv.URL)
+			hooks <- h
+			cfg := testConfig()
+			cfg.DBRetryTimeout = 10 * time.Second
+			s := newSender(t, db, box, cfg, 5*time.Second)
+			in := eventInput(h.ID)
+
+			start := time.Now()
+			res, err := send(t, newEnv(t, s), s, in)
+			elapsed := time.Since(start)
+			require.NoError(t, <-deleted)
+			assert.Less(t, elapsed, 2*time.Second, "recording the attempt waited for an error that cannot pass")
+			if tt.wantType == "" {
+				require.NoError(t, err)
+				assert.Equal(t, 1, res.Attempt)
+				assert.Equal(t, tt.give, res.StatusCode)
+			} else {
+				appErr := appError(t, err)
+				assert.Equal(t, tt.wantType, appErr.Type())
+				assert.Equal(t, activities.SendFailure{Attempt: 1, StatusCode: tt.give}, failureOf(t, appErr))
+			}
+			assert.Len(t, rcv.Hits(), 1)
+			assert.True(t, logged(`"msg":"record attempt"`, in.DeliveryID), "the lost record is not logged")
+		})
+	}
 }

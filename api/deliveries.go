@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -151,8 +152,10 @@ func (h *DeliveryHandler) list(c *gin.Context) {
 		return
 	}
 	status := c.Query("status")
-	if status != "" && status != models.StatusPending && status != models.StatusSucceeded && status != models.StatusFailed {
-		_ = c.Error(badRequest("invalid_status", "status must be pending, succeeded or failed"))
+	switch status {
+	case "", models.StatusPending, models.StatusSucceeded, models.StatusFailed, models.StatusSkipped:
+	default:
+		_ = c.Error(badRequest("invalid_status", "status must be pending, succeeded, failed or skipped"))
 		return
 	}
 	limit := 20
@@ -248,21 +251,35 @@ func encodeCursor(cur models.DeliveryCursor) string {
 	return base64.RawURLEncoding.EncodeToString([]byte(cur.CreatedAt.UTC().Format(time.RFC3339Nano) + "|" + cur.ID))
 }
 
+// Cursor times outside these bounds cannot name a delivery row, so they are not cursors
+// this API returned. PostgreSQL would reject some outright (it has no year 0), which
+// must be a 400, not a 500.
+var (
+	cursorMinTime = time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC)
+	cursorMaxTime = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)
+)
+
 func decodeCursor(s string) (*models.DeliveryCursor, error) {
 	b, err := base64.RawURLEncoding.DecodeString(s)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("decode cursor: %w", err)
 	}
-	ts, id, ok := strings.Cut(string(b), "|")
+	ts, rawID, ok := strings.Cut(string(b), "|")
 	if !ok {
-		return nil, errors.New("no separator")
+		return nil, errors.New("cursor has no separator")
 	}
 	at, err := time.Parse(time.RFC3339Nano, ts)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("cursor time: %w", err)
 	}
-	if _, err := uuid.Parse(id); err != nil {
-		return nil, err
+	// An offset can carry a time across a bound, so compare in UTC.
+	if at = at.UTC(); at.Before(cursorMinTime) || !at.Before(cursorMaxTime) {
+		return nil, errors.New("cursor time out of range")
 	}
-	return &models.DeliveryCursor{CreatedAt: at, ID: id}, nil
+	id, err := uuid.Parse(rawID)
+	if err != nil {
+		return nil, fmt.Errorf("cursor id: %w", err)
+	}
+	// uuid.Parse also takes forms PostgreSQL does not (urn:uuid:...): pass on the canonical one.
+	return &models.DeliveryCursor{CreatedAt: at, ID: id.String()}, nil
 }

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -37,6 +39,11 @@ func writeError(c *gin.Context, status int, code, msg string) {
 	c.AbortWithStatusJSON(status, errorBody{Error: errorDetail{Code: code, Message: msg}})
 }
 
+// databaseRetryAfter is the Retry-After of a 503 while PostgreSQL is unreachable: about
+// what a restart or a failover takes, so clients come back once it is likely over
+// rather than hammering a database on its way up.
+const databaseRetryAfter = 5 * time.Second
+
 // errorMiddleware maps the error a handler attached with c.Error to a status and a JSON
 // body. Unknown errors are 500s that say nothing of their cause; the log keeps it.
 func errorMiddleware(logger *slog.Logger) gin.HandlerFunc {
@@ -54,6 +61,12 @@ func errorMiddleware(logger *slog.Logger) gin.HandlerFunc {
 			writeError(c, http.StatusNotFound, "not_found", "webhook not found")
 		case errors.Is(err, models.ErrLimitReached):
 			writeError(c, http.StatusConflict, "limit_reached", "webhook limit reached for this user: delete one first")
+		case models.IsUnavailable(err):
+			// An outage, not a bug. Each write is one statement or one transaction, so
+			// none is left half done.
+			logger.WarnContext(c.Request.Context(), "database unavailable", "route", c.FullPath(), "error", err)
+			c.Header("Retry-After", strconv.Itoa(int(databaseRetryAfter/time.Second)))
+			writeError(c, http.StatusServiceUnavailable, "database_unavailable", "the database is unavailable; try again shortly")
 		default:
 			logger.ErrorContext(c.Request.Context(), "request failed", "route", c.FullPath(), "error", err)
 			writeError(c, http.StatusInternalServerError, "internal", "internal error")

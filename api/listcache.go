@@ -42,7 +42,10 @@ func (c *listCache) put(user, version string, body []byte) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	// The old entry leaves the map with its bytes, so the eviction below cannot find
+	// it and subtract them a second time.
 	if old, ok := c.entries[user]; ok {
+		delete(c.entries, user)
 		c.bytes -= len(old.body)
 	}
 	for k, e := range c.entries {

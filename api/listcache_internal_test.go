@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"fmt"
+	"math/rand"
 	"testing"
 )
 
@@ -54,5 +55,49 @@ func TestListCacheServesOnlyTheSameVersion(t *testing.T) {
 	}
 	if c.bytes != len("[1,2]") {
 		t.Fatalf("bytes %d after a replace", c.bytes)
+	}
+}
+
+// TestListCacheAccountingUnderReplacement replaces and evicts entries in many seeded
+// random orders, checking after every put that the byte count is the bodies' true
+// total and within budget. A replaced entry's bytes were once subtracted twice when
+// the eviction that made room for its successor picked the entry itself.
+func TestListCacheAccountingUnderReplacement(t *testing.T) {
+	tests := []struct {
+		name     string
+		maxBytes int
+		users    int
+		maxSize  int // bodies are 0 to maxSize bytes
+	}{
+		{name: "few users, bodies near the budget", maxBytes: 100, users: 3, maxSize: 100},
+		{name: "many users, small bodies", maxBytes: 100, users: 50, maxSize: 30},
+		{name: "some bodies over the budget", maxBytes: 64, users: 8, maxSize: 80},
+		{name: "one user", maxBytes: 50, users: 1, maxSize: 60},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for seed := range int64(200) {
+				rng := rand.New(rand.NewSource(seed))
+				c := newListCache(tt.maxBytes)
+				for op := range 200 {
+					user := fmt.Sprint("user-", rng.Intn(tt.users))
+					version := fmt.Sprint("v", op)
+					body := bytes.Repeat([]byte{'x'}, rng.Intn(tt.maxSize+1))
+					c.put(user, version, body)
+
+					total := 0
+					for _, e := range c.entries {
+						total += len(e.body)
+					}
+					if total != c.bytes || c.bytes > tt.maxBytes {
+						t.Fatalf("seed %d, put %d (%s, %d bytes): %d bytes held, %d counted, budget %d",
+							seed, op, user, len(body), total, c.bytes, tt.maxBytes)
+					}
+					if got, ok := c.get(user, version); len(body) <= tt.maxBytes && (!ok || !bytes.Equal(got, body)) {
+						t.Fatalf("seed %d, put %d: the body just stored is not served", seed, op)
+					}
+				}
+			}
+		})
 	}
 }

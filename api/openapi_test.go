@@ -315,6 +315,10 @@ func TestOpenAPIErrorResponses(t *testing.T) {
 			if strings.Contains(o.path, "{id}") {
 				assert.Contains(t, responses, "404", "a webhook route answers 404 for an unknown id")
 			}
+			if strings.HasPrefix(o.path, "/webhooks") && assert.Contains(t, responses, "503", "a route that reads the database answers 503 while it is down") {
+				headers := asMap(resolve(t, spec, responses["503"])["headers"])
+				assert.Contains(t, headers, "Retry-After", "a database_unavailable 503 says when to come back")
+			}
 		})
 	}
 }

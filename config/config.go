@@ -64,6 +64,7 @@ type Config struct {
 	HTTPTimeout             time.Duration `env:"WEBHOOK_HTTP_TIMEOUT" envDefault:"10s"`
 	MaxResponseBytes        int64         `env:"WEBHOOK_MAX_RESPONSE_BYTES" envDefault:"65536"`
 	MaxConnsPerHost         int           `env:"WEBHOOK_MAX_CONNS_PER_HOST" envDefault:"16"`
+	ConnWaitTimeout         time.Duration `env:"WEBHOOK_CONN_WAIT_TIMEOUT" envDefault:"10s"`
 	MaxEventDataBytes       int           `env:"WEBHOOK_MAX_EVENT_DATA_BYTES" envDefault:"262144"`
 	TestTimeout             time.Duration `env:"WEBHOOK_TEST_TIMEOUT" envDefault:"15s"`
 	DisableAfterFailures    int           `env:"WEBHOOK_DISABLE_AFTER_FAILURES" envDefault:"10"`
@@ -89,10 +90,11 @@ type Role int
 
 // The roles, one per subcommand that reads configuration.
 const (
-	RoleMigrate Role = iota
-	RoleToken
-	RoleAPI
-	RoleWorker
+	RoleMigrate  Role = iota // the database
+	RoleToken                // the JWT key
+	RoleAPI                  // the API: database, JWT, secrets, Temporal, HTTP limits
+	RoleWorker               // the worker: database, secrets, Temporal, delivery and worker settings
+	RoleDispatch             // handing over an event: Temporal only
 )
 
 // Load parses the environment and validates what role needs, returning one error that
@@ -131,6 +133,12 @@ func (c Config) Validate(role Role) error {
 	if role == RoleToken || role == RoleAPI {
 		need(len(c.JWTSecret) >= 32, "JWT_SECRET is required and must be at least 32 characters (HS256 wants a 256-bit key)")
 	}
+	if role == RoleAPI || role == RoleWorker || role == RoleDispatch {
+		need(c.TemporalAddress != "", "TEMPORAL_ADDRESS must not be empty")
+		need(c.TemporalNamespace != "", "TEMPORAL_NAMESPACE must not be empty")
+		need(c.TemporalTaskQueue != "", "TEMPORAL_TASK_QUEUE must not be empty")
+		need(c.TemporalTimeout > 0 && c.TemporalDialTimeout > 0, "TEMPORAL_RPC_TIMEOUT and TEMPORAL_DIAL_TIMEOUT must be positive")
+	}
 	if role == RoleAPI || role == RoleWorker {
 		if _, err := c.SecretBox(); err != nil {
 			errs = append(errs, err)
@@ -138,10 +146,6 @@ func (c Config) Validate(role Role) error {
 		if _, err := c.AddressPolicy(); err != nil {
 			errs = append(errs, err)
 		}
-		need(c.TemporalAddress != "", "TEMPORAL_ADDRESS must not be empty")
-		need(c.TemporalNamespace != "", "TEMPORAL_NAMESPACE must not be empty")
-		need(c.TemporalTaskQueue != "", "TEMPORAL_TASK_QUEUE must not be empty")
-		need(c.TemporalTimeout > 0 && c.TemporalDialTimeout > 0, "TEMPORAL_RPC_TIMEOUT and TEMPORAL_DIAL_TIMEOUT must be positive")
 		need(c.HTTPTimeout > 0, "WEBHOOK_HTTP_TIMEOUT must be positive")
 		need(c.TestTimeout > 0, "WEBHOOK_TEST_TIMEOUT must be positive")
 		need(c.SecretGrace >= 0, "WEBHOOK_SECRET_GRACE must not be negative")
@@ -162,7 +166,9 @@ func (c Config) Validate(role Role) error {
 	if role == RoleWorker {
 		need(c.RetryAfterMax > 0, "WEBHOOK_RETRY_AFTER_MAX must be positive")
 		need(c.MaxResponseBytes > 0, "WEBHOOK_MAX_RESPONSE_BYTES must be positive")
+		need(c.ShutdownTimeout > c.HTTPTimeout, "SHUTDOWN_TIMEOUT must exceed WEBHOOK_HTTP_TIMEOUT, so a stopping worker lets the attempts it sent finish")
 		need(c.MaxConnsPerHost > 0, "WEBHOOK_MAX_CONNS_PER_HOST must be positive")
+		need(c.ConnWaitTimeout > 0, "WEBHOOK_CONN_WAIT_TIMEOUT must be positive")
 		need(c.MaxEventDataBytes > 0, "WEBHOOK_MAX_EVENT_DATA_BYTES must be positive")
 		need(c.DisableAfterFailures >= 0, "WEBHOOK_DISABLE_AFTER_FAILURES must not be negative (0 never disables)")
 		need(c.DBRetryTimeout > 0, "WEBHOOK_DB_RETRY_TIMEOUT must be positive")

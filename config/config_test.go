@@ -15,7 +15,7 @@ import (
 const goodKey = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
 
 func TestLoadDefaults(t *testing.T) {
-	for _, role := range []config.Role{config.RoleMigrate, config.RoleToken, config.RoleAPI, config.RoleWorker} {
+	for _, role := range []config.Role{config.RoleMigrate, config.RoleToken, config.RoleAPI, config.RoleWorker, config.RoleDispatch} {
 		// Load unsets the secrets it read, so child processes never inherit them.
 		t.Setenv("JWT_SECRET", strings.Repeat("j", 32))
 		t.Setenv("WEBHOOK_SECRET_KEY", goodKey)
@@ -43,7 +43,10 @@ func TestLoadNamesWhatIsWrong(t *testing.T) {
 		{name: "short master key", role: config.RoleWorker, env: map[string]string{"WEBHOOK_SECRET_KEY": "AAEC"}, want: "want 32 bytes"},
 		{name: "bad duration", role: config.RoleWorker, env: map[string]string{"WEBHOOK_SECRET_KEY": goodKey, "WEBHOOK_HTTP_TIMEOUT": "soon"}, want: "WEBHOOK_HTTP_TIMEOUT"},
 		{name: "zero attempts", role: config.RoleWorker, env: map[string]string{"WEBHOOK_SECRET_KEY": goodKey, "WEBHOOK_RETRY_MAX_ATTEMPTS": "0"}, want: "WEBHOOK_RETRY_MAX_ATTEMPTS"},
+		{name: "shutdown shorter than an attempt", role: config.RoleWorker, env: map[string]string{"WEBHOOK_SECRET_KEY": goodKey, "SHUTDOWN_TIMEOUT": "5s"}, want: "SHUTDOWN_TIMEOUT"},
+		{name: "no connection wait", role: config.RoleWorker, env: map[string]string{"WEBHOOK_SECRET_KEY": goodKey, "WEBHOOK_CONN_WAIT_TIMEOUT": "0s"}, want: "WEBHOOK_CONN_WAIT_TIMEOUT"},
 		{name: "bad cidr", role: config.RoleWorker, env: map[string]string{"WEBHOOK_SECRET_KEY": goodKey, "WEBHOOK_ALLOWED_CIDRS": "10.0.0.0/99"}, want: "WEBHOOK_ALLOWED_CIDRS"},
+		{name: "dispatch needs a dial timeout", role: config.RoleDispatch, env: map[string]string{"TEMPORAL_DIAL_TIMEOUT": "0s"}, want: "TEMPORAL_DIAL_TIMEOUT"},
 		{name: "bad database url", role: config.RoleMigrate, env: map[string]string{"DATABASE_URL": "mysql://x"}, want: "DATABASE_URL"},
 		{name: "test timeout beyond write timeout", role: config.RoleAPI, env: map[string]string{"JWT_SECRET": strings.Repeat("j", 32), "WEBHOOK_SECRET_KEY": goodKey, "WEBHOOK_TEST_TIMEOUT": "40s"}, want: "HTTP_WRITE_TIMEOUT"},
 		{name: "bad log level", role: config.RoleMigrate, env: map[string]string{"LOG_LEVEL": "loud"}, want: "LOG_LEVEL"},

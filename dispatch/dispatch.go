@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
@@ -43,6 +42,13 @@ type Payload struct {
 // Trigger starts DispatchEvent for the event and returns its id (generated when
 // payload.ID is empty). It returns once Temporal has the event durably; delivery
 // happens in the background.
+//
+// An id handed over before is a success only when that dispatch is running or has
+// completed, since both end in delivery: a dispatch retries our own failures (database,
+// Temporal) for as long as they last and never fails for them. A dispatch that failed,
+// was terminated or timed out does not block its id: Trigger starts it again, and the
+// new run sends nothing that the old one delivered (workflows.DispatchIDReusePolicy).
+// An error means Temporal may not have the event: call Trigger again with the same id.
 func (s *WebhookDispatchService) Trigger(ctx context.Context, event events.NotificationEvent, payload Payload) (string, error) {
 	if payload.ID == "" {
 		payload.ID = s.newID()
@@ -68,8 +74,10 @@ func (s *WebhookDispatchService) Trigger(ctx context.Context, event events.Notif
 	_, err := s.client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:                    workflows.DispatchWorkflowID(payload.ID),
 		TaskQueue:             s.taskQueue,
-		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		WorkflowIDReusePolicy: workflows.DispatchIDReusePolicy,
 	}, workflows.DispatchEventName, in)
+	// Refused only when the earlier dispatch completed: delivered, nothing to do. A
+	// running one is returned without an error.
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	if err != nil && !errors.As(err, &started) {
 		return "", fmt.Errorf("start dispatch: %w", err)

@@ -50,6 +50,49 @@ func TestTriggerStartsDispatchEvent(t *testing.T) {
 	require.NoError(t, err)
 }
 
+// An id whose dispatch is running or completed is accepted and starts nothing; an id
+// whose dispatch was terminated (or failed) must not block the event: the caller's retry
+// starts it again, or the event would be dropped while the caller was told "done".
+func TestTriggerAgainAfterEachEnding(t *testing.T) {
+	c := testenv.Temporal(t)
+	idle := dispatch.NewWebhookDispatchService(c, "dispatch-"+uuid.NewString()) // no worker: runs stay running
+	served := dispatch.NewWebhookDispatchService(c, testenv.StartWorker(t, testenv.WorkerSettings{Box: testenv.Box(t)}))
+	ctx := context.Background()
+	tests := []struct {
+		name    string
+		svc     *dispatch.WebhookDispatchService
+		end     func(t *testing.T, workflowID string)
+		wantNew bool
+	}{
+		{name: "running", svc: idle, end: func(*testing.T, string) {}, wantNew: false},
+		{name: "completed", svc: served, end: func(t *testing.T, id string) {
+			// A user without webhooks: the dispatch completes with nothing to send.
+			require.NoError(t, c.GetWorkflow(ctx, id, "").Get(ctx, nil))
+		}, wantNew: false},
+		{name: "terminated", svc: idle, end: func(t *testing.T, id string) {
+			require.NoError(t, c.TerminateWorkflow(ctx, id, "", "operator gave up"))
+		}, wantNew: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			id, err := tt.svc.Trigger(ctx, events.LowStock, dispatch.Payload{ID: "evt-" + uuid.NewString(), UserID: "u-" + uuid.NewString()})
+			require.NoError(t, err)
+			wid := workflows.DispatchWorkflowID(id)
+			first, err := c.DescribeWorkflowExecution(ctx, wid, "")
+			require.NoError(t, err)
+			tt.end(t, wid)
+
+			again, err := tt.svc.Trigger(ctx, events.LowStock, dispatch.Payload{ID: id, UserID: "u-1"})
+			require.NoError(t, err)
+			assert.Equal(t, id, again)
+			latest, err := c.DescribeWorkflowExecution(ctx, wid, "")
+			require.NoError(t, err)
+			gotNew := latest.WorkflowExecutionInfo.Execution.RunId != first.WorkflowExecutionInfo.Execution.RunId
+			assert.Equal(t, tt.wantNew, gotNew, "a new run after the first was %s", tt.name)
+		})
+	}
+}
+
 func TestTriggerRefusesBadEvents(t *testing.T) {
 	svc := dispatch.NewWebhookDispatchService(testenv.Temporal(t), "unused")
 	tests := []struct {

@@ -15,6 +15,9 @@ const (
 	StatusPending   = "pending"
 	StatusSucceeded = "succeeded"
 	StatusFailed    = "failed"
+	// StatusSkipped closes a delivery that stopped without a final attempt: its webhook
+	// was paused, disabled or deleted while it waited to retry.
+	StatusSkipped = "skipped"
 )
 
 // Delivery kinds: a platform event, a test from the portal, or a redelivery of an earlier one.
@@ -90,6 +93,8 @@ type DeliveryTarget struct {
 	PriorStatus              string     `bun:"prior_status"` // "" when no attempt was recorded yet
 	PriorAttempts            int        `bun:"prior_attempts"`
 	PriorStatusCode          int        `bun:"prior_status_code"`
+	PriorError               string     `bun:"prior_error"`
+	PriorCompleted           bool       `bun:"prior_completed"`
 }
 
 // LoadDeliveryTarget reads webhook webhookID and delivery deliveryID in one query.
@@ -101,7 +106,8 @@ SELECT w.id, w.user_id, w.url, w.is_active, w.secret_sealed, w.secret_key_versio
        w.previous_secret_sealed, COALESCE(w.previous_secret_key_version, 0) AS previous_secret_key_version,
        w.previous_secret_expires_at,
        COALESCE(d.status, '') AS prior_status, COALESCE(d.attempts, 0) AS prior_attempts,
-       COALESCE(d.last_status_code, 0) AS prior_status_code
+       COALESCE(d.last_status_code, 0) AS prior_status_code, COALESCE(d.last_error, '') AS prior_error,
+       d.completed_at IS NOT NULL AS prior_completed
 FROM webhooks AS w
 LEFT JOIN webhook_deliveries AS d ON d.id = ? AND d.webhook_id = w.id
 WHERE w.id = ?`, deliveryID, webhookID).Scan(ctx, t)
@@ -112,6 +118,41 @@ WHERE w.id = ?`, deliveryID, webhookID).Scan(ctx, t)
 		return nil, fmt.Errorf("load delivery target: %w", err)
 	}
 	return t, nil
+}
+
+// ClaimAttempt takes the next of a delivery's attempts before anything is sent, and
+// returns its number, or 0 when no attempt may be made: the webhook is gone, or the
+// delivery succeeded, was completed, or has used maxAttempts. It creates the row on the
+// first attempt, with the request body.
+//
+// Counting before sending is what keeps the receiver's budget exact through our own
+// outages: an attempt that cannot be claimed is not sent, and an attempt that was sent
+// is counted even when recording its outcome fails afterwards. A worker that dies
+// between the claim and the request costs the receiver one attempt it never saw.
+func ClaimAttempt(ctx context.Context, db bun.IDB, d Delivery, maxAttempts int) (int, error) {
+	var n int
+	err := db.NewRaw(`
+INSERT INTO webhook_deliveries AS d
+    (id, webhook_id, event_id, event, kind, redelivery_of, status, attempts, request_body, workflow_id, run_id)
+SELECT ?, w.id, ?, ?, ?, ?, 'pending', 1, ?, ?, ?
+FROM webhooks AS w WHERE w.id = ? AND ? > 0
+ON CONFLICT (id) DO UPDATE SET
+    attempts = d.attempts + 1,
+    workflow_id = EXCLUDED.workflow_id,
+    run_id = EXCLUDED.run_id,
+    updated_at = current_timestamp
+WHERE d.status = 'pending' AND d.completed_at IS NULL AND d.attempts < ?
+RETURNING d.attempts`,
+		d.ID, d.EventID, d.Event, d.Kind, d.RedeliveryOf, d.RequestBody, d.WorkflowID, d.RunID,
+		d.WebhookID, maxAttempts, maxAttempts,
+	).Scan(ctx, &n)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("claim attempt: %w", err)
+	}
+	return n, nil
 }
 
 // Attempt is what one HTTP attempt of a delivery left behind.
@@ -168,7 +209,13 @@ type Completion struct {
 	Error          string
 	DisableAfter   int // consecutive failures that switch the webhook off; 0 never does
 	DisabledReason string
+	// Gone switches the webhook off at once, with GoneReason: the receiver answered 410.
+	// Send does so too as soon as it sees the 410; this is the copy that cannot be lost.
+	Gone bool
 }
+
+// GoneReason is the disabled reason of a webhook whose receiver answered 410 Gone.
+const GoneReason = "receiver answered 410 Gone"
 
 // CompletionResult says what CompleteDelivery changed.
 type CompletionResult struct {
@@ -188,6 +235,13 @@ func CompleteDelivery(ctx context.Context, db bun.IDB, c Completion) (Completion
 		status = StatusSucceeded
 	}
 	d := c.Delivery
+	args := completionArgs{
+		ID: d.ID, WebhookID: d.WebhookID, EventID: d.EventID, Event: d.Event, Kind: d.Kind,
+		RedeliveryOf: d.RedeliveryOf, Status: status, Attempts: c.Attempts,
+		StatusCode: nilIfZero(c.StatusCode), Error: nilIfEmpty(c.Error), WorkflowID: d.WorkflowID, RunID: d.RunID,
+		Succeeded: c.Succeeded, Gone: c.Gone, GoneReason: GoneReason,
+		DisableAfter: c.DisableAfter, DisabledReason: c.DisabledReason,
+	}
 	var res CompletionResult
 	var failures sql.NullInt64
 	var active sql.NullBool
@@ -196,8 +250,9 @@ WITH d AS (
     INSERT INTO webhook_deliveries AS d
         (id, webhook_id, event_id, event, kind, redelivery_of, status, attempts,
          last_status_code, last_error, workflow_id, run_id, completed_at)
-    SELECT ?, w.id, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, current_timestamp
-    FROM webhooks AS w WHERE w.id = ?
+    SELECT ?id, w.id, ?event_id, ?event, ?kind, ?redelivery_of, ?status, ?attempts,
+           ?status_code, ?error, ?workflow_id, ?run_id, current_timestamp
+    FROM webhooks AS w WHERE w.id = ?webhook_id
     ON CONFLICT (id) DO UPDATE SET
         status = EXCLUDED.status,
         attempts = GREATEST(d.attempts, EXCLUDED.attempts),
@@ -210,26 +265,24 @@ WITH d AS (
 ), w AS (
     UPDATE webhooks AS w SET
         last_triggered_at = current_timestamp,
-        failure_count = CASE WHEN ? THEN 0 ELSE w.failure_count + 1 END,
-        is_active = CASE WHEN ? THEN w.is_active
-                         WHEN ? > 0 AND w.failure_count + 1 >= ? THEN false
+        failure_count = CASE WHEN ?succeeded THEN 0 ELSE w.failure_count + 1 END,
+        is_active = CASE WHEN ?succeeded THEN w.is_active
+                         WHEN ?gone OR (?disable_after > 0 AND w.failure_count + 1 >= ?disable_after) THEN false
                          ELSE w.is_active END,
-        disabled_reason = CASE WHEN NOT ? AND w.is_active AND ? > 0 AND w.failure_count + 1 >= ? THEN ?
+        disabled_reason = CASE WHEN NOT ?succeeded AND w.is_active AND ?gone THEN ?gone_reason
+                               WHEN NOT ?succeeded AND w.is_active AND ?disable_after > 0
+                                    AND w.failure_count + 1 >= ?disable_after THEN ?disabled_reason
                                ELSE w.disabled_reason END,
-        disabled_at = CASE WHEN NOT ? AND w.is_active AND ? > 0 AND w.failure_count + 1 >= ? THEN current_timestamp
+        disabled_at = CASE WHEN NOT ?succeeded AND w.is_active
+                                AND (?gone OR (?disable_after > 0 AND w.failure_count + 1 >= ?disable_after))
+                           THEN current_timestamp
                            ELSE w.disabled_at END,
         updated_at = current_timestamp
     FROM d
     WHERE w.id = d.webhook_id AND d.kind <> 'test'
     RETURNING w.failure_count, w.is_active
 )
-SELECT (SELECT count(*) FROM d) > 0, (SELECT failure_count FROM w), (SELECT is_active FROM w)`,
-		d.ID, d.EventID, d.Event, d.Kind, d.RedeliveryOf, status, c.Attempts,
-		nilIfZero(c.StatusCode), nilIfEmpty(c.Error), d.WorkflowID, d.RunID, d.WebhookID,
-		c.Succeeded,
-		c.Succeeded, c.DisableAfter, c.DisableAfter,
-		c.Succeeded, c.DisableAfter, c.DisableAfter, c.DisabledReason,
-		c.Succeeded, c.DisableAfter, c.DisableAfter,
+SELECT (SELECT count(*) FROM d) > 0, (SELECT failure_count FROM w), (SELECT is_active FROM w)`, &args,
 	).Scan(ctx, &res.Completed, &failures, &active)
 	if err != nil {
 		return CompletionResult{}, fmt.Errorf("complete delivery: %w", err)
@@ -237,6 +290,46 @@ SELECT (SELECT count(*) FROM d) > 0, (SELECT failure_count FROM w), (SELECT is_a
 	res.FailureCount = int(failures.Int64)
 	res.Disabled = active.Valid && !active.Bool
 	return res, nil
+}
+
+// completionArgs are CompleteDelivery's named placeholders (?name).
+type completionArgs struct {
+	ID             string  `bun:"id"`
+	WebhookID      string  `bun:"webhook_id"`
+	EventID        string  `bun:"event_id"`
+	Event          string  `bun:"event"`
+	Kind           string  `bun:"kind"`
+	RedeliveryOf   *string `bun:"redelivery_of"`
+	Status         string  `bun:"status"`
+	Attempts       int     `bun:"attempts"`
+	StatusCode     *int    `bun:"status_code"`
+	Error          *string `bun:"error"`
+	WorkflowID     string  `bun:"workflow_id"`
+	RunID          string  `bun:"run_id"`
+	Succeeded      bool    `bun:"succeeded"`
+	Gone           bool    `bun:"gone"`
+	GoneReason     string  `bun:"gone_reason"`
+	DisableAfter   int     `bun:"disable_after"`
+	DisabledReason string  `bun:"disabled_reason"`
+}
+
+// SkipDelivery closes a delivery that ends without a final attempt (its webhook was
+// paused, disabled or deleted while it waited to retry) as skipped, with the reason. It
+// creates no row for a delivery that never made an attempt, and touches no counter:
+// the receiver did not fail. It returns whether it closed a row.
+func SkipDelivery(ctx context.Context, db bun.IDB, deliveryID, reason string) (bool, error) {
+	res, err := db.NewUpdate().Model((*Delivery)(nil)).
+		Set("status = ?", StatusSkipped).
+		Set("last_error = ?", reason).
+		Set("completed_at = current_timestamp").
+		Set("updated_at = current_timestamp").
+		Where("id = ? AND completed_at IS NULL AND status = ?", deliveryID, StatusPending).
+		Exec(ctx)
+	if err != nil {
+		return false, fmt.Errorf("skip delivery: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return n > 0, nil
 }
 
 // DeactivateWebhook switches a webhook off for a reason the receiver gave (410 Gone).

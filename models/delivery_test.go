@@ -2,6 +2,7 @@ package models_test
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -161,6 +162,255 @@ func TestLoadDeliveryTarget(t *testing.T) {
 	assert.Equal(t, 1, target.PreviousSecretKeyVersion)
 	require.NotNil(t, target.PreviousSecretExpiresAt)
 	assert.True(t, expires.Equal(*target.PreviousSecretExpiresAt))
+	assert.False(t, target.PriorCompleted, "a success not yet reported is not completed")
+	assert.Empty(t, target.PriorError)
+
+	failed := deliveryOf(w.ID)
+	_, err = models.CompleteDelivery(ctx, db, failure(failed, 0))
+	require.NoError(t, err)
+	target, err = models.LoadDeliveryTarget(ctx, db, w.ID, failed.ID)
+	require.NoError(t, err)
+	assert.Equal(t, models.StatusFailed, target.PriorStatus)
+	assert.True(t, target.PriorCompleted)
+	assert.Equal(t, "receiver answered HTTP 500", target.PriorError)
+	assert.Equal(t, 3, target.PriorAttempts)
+	assert.Equal(t, 500, target.PriorStatusCode)
+}
+
+func TestClaimAttempt(t *testing.T) {
+	db, ctx := testenv.DB(t), context.Background()
+	w := deliveryHook(t, db, "user-"+uuid.NewString())
+	d := deliveryOf(w.ID)
+	d.RequestBody = []byte(`{"id":"evt","event":"LOW_STOCK"}`)
+
+	n, err := models.ClaimAttempt(ctx, db, d, 3)
+	require.NoError(t, err)
+	assert.Equal(t, 1, n)
+	got, err := models.GetDelivery(ctx, db, w.ID, d.ID)
+	require.NoError(t, err)
+	assert.Equal(t, models.StatusPending, got.Status)
+	assert.Equal(t, 1, got.Attempts)
+	assert.Equal(t, d.RequestBody, got.RequestBody, "the first claim stores the body a redelivery resends")
+	assert.Equal(t, d.EventID, got.EventID)
+	assert.Equal(t, d.Event, got.Event)
+	assert.Equal(t, models.KindEvent, got.Kind)
+	assert.Equal(t, d.WorkflowID, got.WorkflowID)
+	assert.Equal(t, d.RunID, got.RunID)
+	assert.Nil(t, got.CompletedAt)
+	assert.Nil(t, got.LastError)
+
+	// The attempt's outcome, recorded after the request, keeps the claimed count.
+	require.NoError(t, models.RecordAttempt(ctx, db, models.Attempt{Delivery: d, Number: 1, StatusCode: 500, Error: "receiver answered HTTP 500"}))
+	next := d
+	next.RunID = uuid.NewString()
+	n, err = models.ClaimAttempt(ctx, db, next, 3)
+	require.NoError(t, err)
+	assert.Equal(t, 2, n)
+	got, err = models.GetDelivery(ctx, db, w.ID, d.ID)
+	require.NoError(t, err)
+	assert.Equal(t, 2, got.Attempts)
+	assert.Equal(t, next.RunID, got.RunID, "the row names the run that made the latest attempt")
+	require.NotNil(t, got.LastError, "a claim leaves the last attempt's outcome in place")
+	assert.Equal(t, "receiver answered HTTP 500", *got.LastError)
+}
+
+func TestClaimAttemptRefuses(t *testing.T) {
+	db, ctx := testenv.DB(t), context.Background()
+	tests := []struct {
+		name         string
+		give         string // the delivery's state before the claim
+		max          int
+		wantStatus   string // "" for no row
+		wantAttempts int
+	}{
+		{name: "succeeded", give: models.StatusSucceeded, max: 3, wantStatus: models.StatusSucceeded, wantAttempts: 1},
+		{name: "completed as failed", give: models.StatusFailed, max: 5, wantStatus: models.StatusFailed, wantAttempts: 3},
+		{name: "closed as skipped", give: models.StatusSkipped, max: 3, wantStatus: models.StatusSkipped, wantAttempts: 1},
+		{name: "attempts used up", give: "exhausted", max: 3, wantStatus: models.StatusPending, wantAttempts: 3},
+		{name: "webhook does not exist", give: "no webhook", max: 3},
+		{name: "no budget", give: "", max: 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := deliveryHook(t, db, "user-"+uuid.NewString())
+			d := deliveryOf(w.ID)
+			switch tt.give {
+			case models.StatusSucceeded:
+				require.NoError(t, models.RecordAttempt(ctx, db, models.Attempt{Delivery: d, Number: 1, Succeeded: true, StatusCode: 200}))
+			case models.StatusFailed:
+				_, err := models.CompleteDelivery(ctx, db, failure(d, 0))
+				require.NoError(t, err)
+			case models.StatusSkipped:
+				first, err := models.ClaimAttempt(ctx, db, d, tt.max)
+				require.NoError(t, err)
+				require.Equal(t, 1, first)
+				closed, err := models.SkipDelivery(ctx, db, d.ID, "webhook inactive")
+				require.NoError(t, err)
+				require.True(t, closed)
+			case "exhausted":
+				for range tt.max {
+					_, err := models.ClaimAttempt(ctx, db, d, tt.max)
+					require.NoError(t, err)
+				}
+			case "no webhook":
+				d.WebhookID = uuid.NewString()
+			}
+
+			n, err := models.ClaimAttempt(ctx, db, d, tt.max)
+			require.NoError(t, err)
+			assert.Zero(t, n)
+
+			got, err := models.GetDelivery(ctx, db, d.WebhookID, d.ID)
+			if tt.wantStatus == "" {
+				assert.ErrorIs(t, err, models.ErrNotFound, "a refused claim created a row")
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tt.wantStatus, got.Status)
+			assert.Equal(t, tt.wantAttempts, got.Attempts, "a refused claim counted an attempt")
+		})
+	}
+}
+
+// Two runs of one delivery's step can overlap (a worker thought dead still sending):
+// the claims still hand out each number once and never more than the budget.
+func TestClaimAttemptConcurrently(t *testing.T) {
+	db, ctx := testenv.DB(t), context.Background()
+	w := deliveryHook(t, db, "user-"+uuid.NewString())
+	d := deliveryOf(w.ID)
+
+	const n, budget = 10, 3
+	claimed := make([]int, n)
+	errs := make([]error, n)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			claimed[i], errs[i] = models.ClaimAttempt(ctx, db, d, budget)
+		})
+	}
+	close(start)
+	wg.Wait()
+	for _, err := range errs {
+		require.NoError(t, err)
+	}
+	var won []int
+	for _, c := range claimed {
+		if c != 0 {
+			won = append(won, c)
+		}
+	}
+	slices.Sort(won)
+	assert.Equal(t, []int{1, 2, 3}, won)
+	got, err := models.GetDelivery(ctx, db, w.ID, d.ID)
+	require.NoError(t, err)
+	assert.Equal(t, budget, got.Attempts)
+}
+
+func TestSkipDelivery(t *testing.T) {
+	db, ctx := testenv.DB(t), context.Background()
+	tests := []struct {
+		name       string
+		give       string // the delivery's state before: "" no row
+		want       bool
+		wantStatus string // "" for no row
+		wantError  string
+	}{
+		{name: "pending", give: models.StatusPending, want: true, wantStatus: models.StatusSkipped, wantError: "webhook deleted"},
+		{name: "no attempt made", give: "", want: false},
+		{name: "already completed", give: models.StatusFailed, want: false, wantStatus: models.StatusFailed, wantError: "receiver answered HTTP 500"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := deliveryHook(t, db, "user-"+uuid.NewString())
+			d := deliveryOf(w.ID)
+			switch tt.give {
+			case models.StatusPending:
+				require.NoError(t, models.RecordAttempt(ctx, db, models.Attempt{Delivery: d, Number: 2, StatusCode: 503, Error: "receiver answered HTTP 503"}))
+			case models.StatusFailed:
+				_, err := models.CompleteDelivery(ctx, db, failure(d, 0))
+				require.NoError(t, err)
+			}
+			before := reloadHook(t, db, w)
+
+			closed, err := models.SkipDelivery(ctx, db, d.ID, "webhook deleted")
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, closed)
+			again, err := models.SkipDelivery(ctx, db, d.ID, "webhook deleted")
+			require.NoError(t, err)
+			assert.False(t, again, "a closed delivery was closed again")
+
+			got, err := models.GetDelivery(ctx, db, w.ID, d.ID)
+			if tt.wantStatus == "" {
+				assert.ErrorIs(t, err, models.ErrNotFound, "a skip created a row")
+			} else {
+				require.NoError(t, err)
+				assert.Equal(t, tt.wantStatus, got.Status)
+				require.NotNil(t, got.LastError)
+				assert.Equal(t, tt.wantError, *got.LastError)
+				assert.NotNil(t, got.CompletedAt)
+			}
+			if tt.give == models.StatusPending {
+				assert.Equal(t, 2, got.Attempts)
+				require.NotNil(t, got.LastStatusCode, "the last attempt's answer stays on the row")
+				assert.Equal(t, 503, *got.LastStatusCode)
+			}
+			after := reloadHook(t, db, w)
+			assert.Equal(t, before.FailureCount, after.FailureCount, "the receiver did not fail")
+			assert.Equal(t, before.LastTriggeredAt, after.LastTriggeredAt)
+			assert.True(t, after.IsActive)
+		})
+	}
+}
+
+func TestCompleteDeliveryGone(t *testing.T) {
+	db, ctx := testenv.DB(t), context.Background()
+	tests := []struct {
+		name       string
+		give       string // who switched the webhook off before: "" nobody, "send", "user"
+		wantReason string
+	}{
+		{name: "still active", give: "", wantReason: models.GoneReason},
+		{name: "switched off by send", give: "send", wantReason: models.GoneReason},
+		{name: "paused by the user first", give: "user", wantReason: "paused by user"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := deliveryHook(t, db, "user-"+uuid.NewString())
+			switch tt.give {
+			case "send":
+				require.NoError(t, models.DeactivateWebhook(ctx, db, w.ID, models.GoneReason))
+			case "user":
+				off := false
+				_, err := models.UpdateWebhook(ctx, db, w.UserID, w.ID, models.WebhookPatch{IsActive: &off})
+				require.NoError(t, err)
+			}
+			before := reloadHook(t, db, w)
+
+			c := failure(deliveryOf(w.ID), 0) // a streak alone would never switch it off
+			c.Attempts, c.StatusCode, c.Error, c.Gone = 1, 410, "receiver answered HTTP 410", true
+			res, err := models.CompleteDelivery(ctx, db, c)
+			require.NoError(t, err)
+			assert.Equal(t, models.CompletionResult{Completed: true, FailureCount: 1, Disabled: true}, res)
+
+			hook := reloadHook(t, db, w)
+			assert.False(t, hook.IsActive)
+			require.NotNil(t, hook.DisabledReason)
+			assert.Equal(t, tt.wantReason, *hook.DisabledReason)
+			require.NotNil(t, hook.DisabledAt)
+			if before.DisabledAt != nil {
+				assert.True(t, before.DisabledAt.Equal(*hook.DisabledAt), "the first switch-off keeps its time")
+			}
+		})
+	}
+
+	// Without Gone, one failure leaves the webhook on.
+	w := deliveryHook(t, db, "user-"+uuid.NewString())
+	res, err := models.CompleteDelivery(ctx, db, failure(deliveryOf(w.ID), 0))
+	require.NoError(t, err)
+	assert.False(t, res.Disabled)
+	assert.True(t, reloadHook(t, db, w).IsActive)
 }
 
 func TestCompleteDelivery(t *testing.T) {

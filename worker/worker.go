@@ -32,6 +32,9 @@ type Options struct {
 	Pollers          int
 	AutoscalePollers bool
 	MaxPollers       int
+	// StopTimeout is how long a stopping worker lets running activities finish (an
+	// attempt already sent included) before it gives up on them (SHUTDOWN_TIMEOUT).
+	StopTimeout time.Duration
 }
 
 // OptionsFrom maps the configuration to the worker's options.
@@ -44,6 +47,7 @@ func OptionsFrom(cfg config.Config) Options {
 		Pollers:                      cfg.WorkerPollers,
 		AutoscalePollers:             cfg.WorkerPollerAutoscale,
 		MaxPollers:                   cfg.WorkerMaxPollers,
+		StopTimeout:                  cfg.ShutdownTimeout,
 	}
 }
 
@@ -59,6 +63,7 @@ func (opts Options) SDK() sdkworker.Options {
 		MaxConcurrentActivityExecutionSize:      opts.MaxConcurrentActivities,
 		MaxConcurrentWorkflowTaskExecutionSize:  opts.MaxConcurrentWorkflowTasks,
 		MaxConcurrentLocalActivityExecutionSize: opts.MaxConcurrentLocalActivities,
+		WorkerStopTimeout:                       opts.StopTimeout,
 	}
 	if !opts.AutoscalePollers {
 		o.MaxConcurrentActivityTaskPollers = opts.Pollers

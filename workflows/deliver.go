@@ -37,61 +37,61 @@ type DeliverWebhookResult struct {
 }
 
 // DeliverWebhook sends the event to the webhook under the retry policy, then records the
-// outcome on the webhook. Recording retries on its own policy: a database outage delays
-// it but never costs an HTTP attempt or loses the count.
+// outcome on the webhook. Recording waits for the database as long as it takes: an
+// outage delays it but never costs an HTTP attempt or loses the count.
 func (w *Workflows) DeliverWebhook(ctx workflow.Context, in DeliverWebhookInput) (DeliverWebhookResult, error) {
-	return w.deliver(ctx, in)
+	return w.deliver(ctx, w.runConfig(ctx), in)
 }
 
 // deliver is DeliverWebhook's body, shared with DispatchEvent's inline delivery so that
 // both send, retry, record and fail in exactly the same way.
-func (w *Workflows) deliver(ctx workflow.Context, in DeliverWebhookInput) (DeliverWebhookResult, error) {
-	maxAttempts := w.cfg.Retry.MaxAttempts
+func (w *Workflows) deliver(ctx workflow.Context, cfg runSettings, in DeliverWebhookInput) (DeliverWebhookResult, error) {
+	maxAttempts := cfg.Retry.MaxAttempts
 	if in.MaxAttempts > 0 {
 		maxAttempts = in.MaxAttempts
 	}
 	var sent activities.SendResult
 	start := workflow.Now(ctx)
-	err := w.send(ctx, activities.SendInput{
+	err := w.send(ctx, cfg, activities.SendInput{
 		DeliveryID:   in.DeliveryID,
 		WebhookID:    in.WebhookID,
 		Kind:         in.Kind,
 		RedeliveryOf: in.RedeliveryOf,
 		Payload:      in.Payload,
-	}, maxAttempts, &sent)
-	if err == nil && sent.Skipped {
-		return DeliverWebhookResult{DeliveryID: in.DeliveryID, Outcome: OutcomeSkipped, Error: sent.Reason}, nil
-	}
-
-	res := DeliverWebhookResult{DeliveryID: in.DeliveryID, Outcome: OutcomeSucceeded, Attempts: sent.Attempt, StatusCode: sent.StatusCode, DurationMS: sent.DurationMS}
-	if err != nil {
-		res = failedResult(in.DeliveryID, err, maxAttempts)
-		res.DurationMS = workflow.Now(ctx).Sub(start).Milliseconds()
-	}
-
-	recordCtx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
-		StartToCloseTimeout: 15 * time.Second,
-		RetryPolicy: &temporal.RetryPolicy{
-			InitialInterval:    time.Second,
-			BackoffCoefficient: 2,
-			MaximumInterval:    w.cfg.RecordRetryMaxInterval,
-			MaximumAttempts:    0, // until the database answers: the outcome must be counted
+		MaxAttempts:  maxAttempts,
+		Backoff: activities.Backoff{
+			Initial: cfg.Retry.InitialInterval, Coefficient: cfg.Retry.BackoffCoefficient, Max: cfg.Retry.MaxInterval,
 		},
-	})
-	var a *activities.Sender
-	err = workflow.ExecuteLocalActivity(recordCtx, a.Complete, activities.CompleteInput{
+	}, &sent)
+
+	outcome := activities.CompleteInput{
 		DeliveryID:   in.DeliveryID,
 		WebhookID:    in.WebhookID,
 		Kind:         in.Kind,
 		RedeliveryOf: in.RedeliveryOf,
 		EventID:      in.Payload.ID,
 		Event:        in.Payload.Event,
-		Succeeded:    res.Outcome == OutcomeSucceeded,
-		Attempts:     res.Attempts,
-		StatusCode:   res.StatusCode,
-		Error:        res.Error,
-	}).Get(ctx, nil)
-	if err != nil {
+	}
+	var res DeliverWebhookResult
+	switch {
+	case err == nil && sent.Skipped:
+		// Closes the log row of an attempt made before the webhook went off, if any.
+		res = DeliverWebhookResult{DeliveryID: in.DeliveryID, Outcome: OutcomeSkipped, Attempts: sent.Attempt, Error: sent.Reason}
+		outcome.Skipped, outcome.Error = true, sent.Reason
+	case err == nil:
+		res = DeliverWebhookResult{DeliveryID: in.DeliveryID, Outcome: OutcomeSucceeded, Attempts: sent.Attempt, StatusCode: sent.StatusCode, DurationMS: sent.DurationMS}
+		outcome.Succeeded, outcome.Attempts, outcome.StatusCode = true, res.Attempts, res.StatusCode
+	default:
+		res = failedResult(in.DeliveryID, err, maxAttempts)
+		res.DurationMS = workflow.Now(ctx).Sub(start).Milliseconds()
+		outcome.Attempts, outcome.StatusCode, outcome.Error = res.Attempts, res.StatusCode, res.Error
+		outcome.Gone = errorType(err) == activities.ErrTypeGone
+	}
+	var a *activities.Sender
+	if outcome.Skipped && cfg.legacy {
+		return res, nil // that release left a skipped delivery's row as it was
+	}
+	if err := databaseStep(ctx, cfg, a.Complete, outcome, nil); err != nil {
 		return res, fmt.Errorf("record delivery outcome: %w", err)
 	}
 	if res.Outcome == OutcomeFailed {
@@ -101,44 +101,84 @@ func (w *Workflows) deliver(ctx workflow.Context, in DeliverWebhookInput) (Deliv
 	return res, nil
 }
 
-// localFirstVersion marks histories whose first attempt may be a local activity, so
-// deliveries started by an older worker replay as they were recorded.
-const localFirstVersion = "local-first-attempt"
+// databaseStep runs an activity that only reads or writes the database, and must
+// succeed however long the database is away: first as a local activity retried in
+// place for DBRetryTimeout (no history events, the fast path), then as an activity
+// Temporal retries with no limit, which operators see as a pending activity with its
+// last error for as long as the outage lasts. Both activities are idempotent.
+func databaseStep(ctx workflow.Context, cfg runSettings, activity, in, out any) error {
+	policy := &temporal.RetryPolicy{
+		InitialInterval:    time.Second,
+		BackoffCoefficient: 2,
+		MaximumInterval:    cfg.RecordRetryMaxInterval,
+		MaximumAttempts:    0, // until the database answers
+	}
+	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+		StartToCloseTimeout: min(databaseCallTimeout, cfg.DBRetryTimeout),
+		// Explicit: left unset, it would default to StartToClose and end the retries early.
+		ScheduleToCloseTimeout: cfg.DBRetryTimeout,
+		RetryPolicy:            policy,
+	})
+	err := workflow.ExecuteLocalActivity(lctx, activity, in).Get(ctx, out)
+	if err == nil || !retryable(err) {
+		return err
+	}
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: databaseCallTimeout,
+		RetryPolicy:         policy,
+	})
+	return workflow.ExecuteActivity(actx, activity, in).Get(ctx, out)
+}
 
-// send makes the delivery's attempts under the retry policy and stores the successful
-// one's result in sent.
+// databaseCallTimeout bounds one try of a database step: its statements are short.
+const databaseCallTimeout = 15 * time.Second
+
+// send makes the delivery's attempts and stores the successful one's result in sent.
+//
+// Send keeps the receiver's attempt budget itself (in.MaxAttempts), so Temporal's
+// policy retries without a limit: the receiver's failures stop it on the last attempt,
+// and our own failures (database, connection slots) are retried until they pass.
 //
 // With FirstAttemptLocal, attempt 1 is a local activity: it runs inside the workflow
 // task, so a delivery that succeeds at once (nearly all of them) costs Temporal no
 // activity task, no matching and two fewer history events, about a third of its work.
-// A retryable failure hands over to a normal activity after the same backoff the policy
-// would have used, so later attempts are server-side retries that operators see as a
-// pending activity with its attempt count and last failure, exactly as before.
-func (w *Workflows) send(ctx workflow.Context, in activities.SendInput, maxAttempts int, sent *activities.SendResult) error {
+// Any retryable failure hands over to a normal activity after the wait the failure
+// asked for, so later attempts are server-side retries that operators see as a pending
+// activity with its attempt count and last failure.
+func (w *Workflows) send(ctx workflow.Context, cfg runSettings, in activities.SendInput, sent *activities.SendResult) error {
 	var a *activities.Sender
-	// Above the HTTP timeout, with room for the database waits around the POST.
-	timeout := w.cfg.HTTPTimeout + 2*w.cfg.DBRetryTimeout + 5*time.Second
+	// Above the HTTP timeout, with room for the connection wait and the database waits
+	// around the POST.
+	timeout := cfg.HTTPTimeout + cfg.ConnWaitTimeout + 3*cfg.DBRetryTimeout + 5*time.Second
 	policy := temporal.RetryPolicy{
-		InitialInterval:    w.cfg.Retry.InitialInterval,
-		BackoffCoefficient: w.cfg.Retry.BackoffCoefficient,
-		MaximumInterval:    w.cfg.Retry.MaxInterval,
-		MaximumAttempts:    int32(maxAttempts),
+		InitialInterval:    cfg.Retry.InitialInterval,
+		BackoffCoefficient: cfg.Retry.BackoffCoefficient,
+		MaximumInterval:    cfg.Retry.MaxInterval,
 	}
-	if recordedSetting(ctx, localFirstVersion, w.cfg.FirstAttemptLocal) {
+	local := cfg.FirstAttemptLocal
+	if cfg.legacy {
+		// That release's Send did not keep the budget: Temporal's policy did, and it
+		// still does for these runs (an input without MaxAttempts tells Send so).
+		local = legacySetting(ctx, legacyLocalFirstVersion, cfg.FirstAttemptLocal)
+		policy.MaximumAttempts = int32(in.MaxAttempts)
+		in.MaxAttempts, in.Backoff = 0, activities.Backoff{}
+	}
+	if local {
 		lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
 			StartToCloseTimeout: timeout,
 			RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 1},
 		})
 		err := workflow.ExecuteLocalActivity(lctx, a.Send, in).Get(ctx, sent)
-		if err == nil || maxAttempts <= 1 || !retryable(err) {
+		if err == nil || policy.MaximumAttempts == 1 || !retryable(err) {
 			return err
 		}
 		if err := workflow.Sleep(ctx, firstRetryDelay(err, policy.InitialInterval)); err != nil {
 			return err
 		}
-		in.AttemptOffset = 1
-		policy.MaximumAttempts--
-		policy.InitialInterval = min(time.Duration(float64(policy.InitialInterval)*policy.BackoffCoefficient), policy.MaximumInterval)
+		if cfg.legacy {
+			policy.MaximumAttempts--
+			policy.InitialInterval = min(time.Duration(float64(policy.InitialInterval)*policy.BackoffCoefficient), policy.MaximumInterval)
+		}
 	}
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: timeout, RetryPolicy: &policy})
 	return workflow.ExecuteActivity(actx, a.Send, in).Get(ctx, sent)
@@ -154,8 +194,9 @@ func retryable(err error) bool {
 	return !errors.As(err, &canceled)
 }
 
-// firstRetryDelay is the wait before attempt 2: the receiver's Retry-After when it gave
-// one (Send has already capped it), else the policy's first interval.
+// firstRetryDelay is the wait before the first server-side try: what the failure asked
+// for (the run's backoff, a capped Retry-After, or our own short retry wait), else the
+// policy's first interval.
 func firstRetryDelay(err error, initial time.Duration) time.Duration {
 	var appErr *temporal.ApplicationError
 	if errors.As(err, &appErr) && appErr.NextRetryDelay() > 0 {
@@ -169,7 +210,8 @@ func failedResult(deliveryID string, err error, maxAttempts int) DeliverWebhookR
 	res := DeliverWebhookResult{DeliveryID: deliveryID, Outcome: OutcomeFailed, Attempts: maxAttempts, Error: err.Error()}
 	var appErr *temporal.ApplicationError
 	if errors.As(err, &appErr) {
-		res.Error = appErr.Message()
+		// Without details nothing was sent (the URL or the payload was refused first).
+		res.Error, res.Attempts = appErr.Message(), 0
 		var f activities.SendFailure
 		if appErr.HasDetails() && appErr.Details(&f) == nil && f.Attempt > 0 {
 			res.Attempts, res.StatusCode = f.Attempt, f.StatusCode
@@ -181,6 +223,15 @@ func failedResult(deliveryID string, err error, maxAttempts int) DeliverWebhookR
 		res.Error = "attempt timed out"
 	}
 	return res
+}
+
+// errorType is the application error type of a failed activity, "" for others.
+func errorType(err error) string {
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) {
+		return appErr.Type()
+	}
+	return ""
 }
 
 // DeliveryResultOf extracts the result of a finished DeliverWebhook run from what

@@ -74,7 +74,8 @@ func (in DispatchEventInput) Validate(maxDataBytes int) error {
 // An event with exactly one subscriber is delivered by its canonical dispatch itself
 // (see deliverInline): half the Temporal work per event, which is most events.
 func (w *Workflows) DispatchEvent(ctx workflow.Context, in DispatchEventInput) (DispatchEventResult, error) {
-	if err := in.Validate(w.cfg.MaxEventDataBytes); err != nil {
+	cfg := w.runConfig(ctx)
+	if err := in.Validate(cfg.MaxEventDataBytes); err != nil {
 		return DispatchEventResult{}, temporal.NewNonRetryableApplicationError("invalid event: "+err.Error(), ErrTypeInvalidEvent, nil)
 	}
 	if in.OccurredAt.IsZero() {
@@ -83,8 +84,12 @@ func (w *Workflows) DispatchEvent(ctx workflow.Context, in DispatchEventInput) (
 	if d := bytes.TrimSpace(in.Data); len(d) == 0 || bytes.Equal(d, []byte("null")) {
 		in.Data = json.RawMessage(`{}`)
 	}
-	inline := recordedSetting(ctx, inlineVersion, w.cfg.InlineSingleDelivery)
-	if inline && workflow.GetInfo(ctx).WorkflowExecution.ID != DispatchWorkflowID(in.ID) {
+	inline := cfg.InlineSingleDelivery
+	if cfg.legacy {
+		inline = legacySetting(ctx, legacyInlineVersion, cfg.InlineSingleDelivery)
+	}
+	canonical := workflow.GetInfo(ctx).WorkflowExecution.ID == DispatchWorkflowID(in.ID)
+	if !canonical && (inline || !cfg.legacy) {
 		return forwardToCanonical(ctx, in)
 	}
 	payload := events.Payload{
@@ -93,27 +98,19 @@ func (w *Workflows) DispatchEvent(ctx workflow.Context, in DispatchEventInput) (
 		Timestamp: in.OccurredAt.UTC().Format(time.RFC3339),
 		Data:      in.Data,
 	}
-	listCtx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
-		StartToCloseTimeout: 30 * time.Second,
-		RetryPolicy: &temporal.RetryPolicy{
-			InitialInterval:    time.Second,
-			BackoffCoefficient: 2,
-			MaximumInterval:    w.cfg.RecordRetryMaxInterval,
-		},
-	})
 	var a *activities.Sender
 	startedThisRun := 0
 	for {
 		var page activities.ListSubscribersResult
-		err := workflow.ExecuteLocalActivity(listCtx, a.ListSubscribers, activities.ListSubscribersInput{
+		err := databaseStep(ctx, cfg, a.ListSubscribers, activities.ListSubscribersInput{
 			UserID: in.UserID, Event: in.Event, After: in.Cursor,
-		}).Get(ctx, &page)
+		}, &page)
 		if err != nil {
 			return DispatchEventResult{}, fmt.Errorf("list subscribers: %w", err)
 		}
 
-		if inline && inlineEligible(ctx, in, page) {
-			return w.deliverInline(ctx, in, payload, page.Subscribers[0])
+		if inline && canonical && inlineEligible(in, page) {
+			return w.deliverInline(ctx, cfg, in, payload, page.Subscribers[0])
 		}
 
 		futures := make([]workflow.ChildWorkflowFuture, len(page.Subscribers))
@@ -143,50 +140,30 @@ func (w *Workflows) DispatchEvent(ctx workflow.Context, in DispatchEventInput) (
 			return DispatchEventResult{Started: in.Started, Duplicates: in.Duplicates}, nil
 		}
 		in.Cursor = page.Next
-		if startedThisRun >= w.cfg.ChildrenPerRun {
+		if startedThisRun >= cfg.ChildrenPerRun {
 			return DispatchEventResult{}, workflow.NewContinueAsNewError(ctx, DispatchEventName, in)
 		}
 	}
 }
 
-// inlineVersion marks histories whose single delivery may run inline, so DispatchEvent
-// runs started by an older worker replay with children as they were recorded.
-const inlineVersion = "inline-single-delivery"
-
-// recordedSetting reads a boolean setting that decides a workflow's shape once, and
-// records it in the history (a version marker, then a side effect), so a run replays
-// the shape it was started with: a worker restarted with the setting changed, or an older
-// worker's history, never meets a command it did not expect.
-func recordedSetting(ctx workflow.Context, changeID string, setting bool) bool {
-	if workflow.GetVersion(ctx, changeID, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
-		return false
-	}
-	var on bool
-	if err := workflow.SideEffect(ctx, func(workflow.Context) any { return setting }).Get(&on); err != nil {
-		return false // cannot happen for a bool; the old shape is always safe
-	}
-	return on
-}
-
 // inlineEligible says whether this event's only delivery may run in this workflow.
-// Exactly-once then rests on the dispatch's own workflow id, which Temporal keeps unique
-// per event (REJECT_DUPLICATE), instead of the child's: so only a dispatch running under
-// DispatchWorkflowID(in.ID) qualifies.
-func inlineEligible(ctx workflow.Context, in DispatchEventInput, page activities.ListSubscribersResult) bool {
-	return in.Cursor == "" && page.Next == "" && len(page.Subscribers) == 1 &&
-		workflow.GetInfo(ctx).WorkflowExecution.ID == DispatchWorkflowID(in.ID)
+// Exactly-once then rests on the dispatch's own workflow id, which only a run under
+// DispatchWorkflowID(in.ID) has (the others forward there), instead of the child's.
+func inlineEligible(in DispatchEventInput, page activities.ListSubscribersResult) bool {
+	return in.Cursor == "" && page.Next == "" && len(page.Subscribers) == 1
 }
 
 // forwardToCanonical starts the event's dispatch under DispatchWorkflowID. A dispatch
-// started under any other id must not deliver itself: an inline delivery has no child
-// id of its own, so two dispatches of one event under two ids could both send. Funnelling
-// every dispatch through the canonical id keeps one delivery per (event, webhook).
+// started under any other id never delivers itself, whatever the inline setting of the
+// worker it lands on: an inline delivery has no child id of its own, so a dispatch that
+// delivered inline and another that started children could both send. Funnelling every
+// dispatch through the canonical id keeps one delivery per (event, webhook).
 func forwardToCanonical(ctx workflow.Context, in DispatchEventInput) (DispatchEventResult, error) {
 	id := DispatchWorkflowID(in.ID)
 	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
 		WorkflowID:            id,
 		ParentClosePolicy:     enumspb.PARENT_CLOSE_POLICY_ABANDON,
-		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		WorkflowIDReusePolicy: DispatchIDReusePolicy,
 	})
 	err := workflow.ExecuteChildWorkflow(cctx, DispatchEventName, in).GetChildWorkflowExecution().Get(ctx, nil)
 	var dup *temporal.ChildWorkflowExecutionAlreadyStartedError
@@ -204,14 +181,14 @@ func forwardToCanonical(ctx workflow.Context, in DispatchEventInput) (DispatchEv
 // It carries the same search attributes and memo as a DeliverWebhook child, so the Web
 // UI finds it by WebhookId like any delivery, and it fails the same way when the
 // delivery fails.
-func (w *Workflows) deliverInline(ctx workflow.Context, in DispatchEventInput, payload events.Payload, sub activities.Subscriber) (DispatchEventResult, error) {
+func (w *Workflows) deliverInline(ctx workflow.Context, cfg runSettings, in DispatchEventInput, payload events.Payload, sub activities.Subscriber) (DispatchEventResult, error) {
 	if err := workflow.UpsertTypedSearchAttributes(ctx, deliverySearchAttributeUpdates(sub.ID, in.Event, in.UserID)...); err != nil {
 		return DispatchEventResult{}, fmt.Errorf("set delivery search attributes: %w", err)
 	}
 	if err := workflow.UpsertMemo(ctx, DeliveryMemo(sub.Name, sub.Host)); err != nil {
 		return DispatchEventResult{}, fmt.Errorf("set delivery memo: %w", err)
 	}
-	res, err := w.deliver(ctx, DeliverWebhookInput{
+	res, err := w.deliver(ctx, cfg, DeliverWebhookInput{
 		DeliveryID: DeliveryID(in.ID, sub.ID),
 		WebhookID:  sub.ID,
 		UserID:     in.UserID,

@@ -13,11 +13,11 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/mock"
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
-	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/assetsup/webhooks/activities"
@@ -39,11 +39,14 @@ func dispatchInput() workflows.DispatchEventInput {
 }
 
 // subscriberPages answers ListSubscribers from pages keyed by the cursor they follow,
-// the way the keyset query pages by webhook id, and records every request.
+// the way the keyset query pages by webhook id, and records every request. The first
+// failFirst requests fail the way a database outage would: with a plain, retryable error.
 type subscriberPages struct {
-	mu       sync.Mutex
-	pages    map[string]activities.ListSubscribersResult
-	requests []activities.ListSubscribersInput
+	mu        sync.Mutex
+	pages     map[string]activities.ListSubscribersResult
+	requests  []activities.ListSubscribersInput
+	local     []bool // per request: ran as a local activity
+	failFirst int
 }
 
 func mockSubscribers(env *testsuite.TestWorkflowEnvironment, pages map[string]activities.ListSubscribersResult) *subscriberPages {
@@ -52,10 +55,14 @@ func mockSubscribers(env *testsuite.TestWorkflowEnvironment, pages map[string]ac
 	return m
 }
 
-func (m *subscriberPages) list(_ context.Context, in activities.ListSubscribersInput) (activities.ListSubscribersResult, error) {
+func (m *subscriberPages) list(ctx context.Context, in activities.ListSubscribersInput) (activities.ListSubscribersResult, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.requests = append(m.requests, in)
+	m.local = append(m.local, activity.GetInfo(ctx).IsLocalActivity)
+	if len(m.requests) <= m.failFirst {
+		return activities.ListSubscribersResult{}, errors.New("database down")
+	}
 	page, ok := m.pages[in.After]
 	if !ok {
 		return activities.ListSubscribersResult{}, temporal.NewNonRetryableApplicationError("no page after "+in.After, "Test", nil)
@@ -67,6 +74,12 @@ func (m *subscriberPages) recorded() []activities.ListSubscribersInput {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return append([]activities.ListSubscribersInput(nil), m.requests...)
+}
+
+func (m *subscriberPages) recordedLocal() []bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]bool(nil), m.local...)
 }
 
 // pagesOf splits subscribers into pages of size, each but the last naming the cursor
@@ -95,6 +108,7 @@ func pagesOf(size int, ids ...string) map[string]activities.ListSubscribersResul
 // startedChild is one DeliverWebhook the dispatch started, as the child itself saw it.
 type startedChild struct {
 	WorkflowID string
+	ParentID   string // the workflow id of the dispatch that started it
 	Input      workflows.DeliverWebhookInput
 	WebhookID  string // the WebhookId search attribute
 }
@@ -115,8 +129,14 @@ func mockDeliveries(env *testsuite.TestWorkflowEnvironment) *childMock {
 func (m *childMock) deliver(ctx workflow.Context, in workflows.DeliverWebhookInput) (workflows.DeliverWebhookResult, error) {
 	webhookID, _ := workflow.GetTypedSearchAttributes(ctx).GetKeyword(workflows.SearchAttrWebhookID)
 	m.mu.Lock()
+	info := workflow.GetInfo(ctx)
+	var parentID string
+	if info.ParentWorkflowExecution != nil {
+		parentID = info.ParentWorkflowExecution.ID
+	}
 	m.children = append(m.children, startedChild{
-		WorkflowID: workflow.GetInfo(ctx).WorkflowExecution.ID,
+		WorkflowID: info.WorkflowExecution.ID,
+		ParentID:   parentID,
 		Input:      in,
 		WebhookID:  webhookID,
 	})
@@ -142,18 +162,35 @@ func (m *childMock) count() int {
 	return len(m.children)
 }
 
+// startedBy counts the children the dispatch under workflowID started.
+func (m *childMock) startedBy(workflowID string) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for _, c := range m.children {
+		if c.ParentID == workflowID {
+			n++
+		}
+	}
+	return n
+}
+
+// runDispatch runs DispatchEvent under its canonical id, the only one that lists
+// subscribers (any other forwards there), as the dispatch package starts it.
+func runDispatch(t *testing.T, env *testsuite.TestWorkflowEnvironment, in workflows.DispatchEventInput) (workflows.DispatchEventResult, error) {
+	t.Helper()
+	return runDispatchAs(t, env, workflows.DispatchWorkflowID(in.ID), in)
+}
+
 func TestDispatchEventStartsOneDeliveryPerSubscriber(t *testing.T) {
 	env := newEnv(testConfig())
 	list := mockSubscribers(env, pagesOf(10, "wh-a", "wh-b", "wh-c"))
 	children := mockDeliveries(env)
 	in := dispatchInput()
 
-	env.ExecuteWorkflow(workflows.DispatchEventName, in)
+	res, err := runDispatch(t, env, in)
 
-	require.True(t, env.IsWorkflowCompleted())
-	require.NoError(t, env.GetWorkflowError())
-	var res workflows.DispatchEventResult
-	require.NoError(t, env.GetWorkflowResult(&res))
+	require.NoError(t, err)
 	assert.Equal(t, workflows.DispatchEventResult{Started: 3}, res)
 	assert.Equal(t, []activities.ListSubscribersInput{{UserID: "user-1", Event: events.AssetTransferred}}, list.recorded())
 
@@ -178,12 +215,9 @@ func TestDispatchEventWithoutSubscribers(t *testing.T) {
 	mockSubscribers(env, pagesOf(10))
 	children := mockDeliveries(env)
 
-	env.ExecuteWorkflow(workflows.DispatchEventName, dispatchInput())
+	res, err := runDispatch(t, env, dispatchInput())
 
-	require.True(t, env.IsWorkflowCompleted())
-	require.NoError(t, env.GetWorkflowError())
-	var res workflows.DispatchEventResult
-	require.NoError(t, env.GetWorkflowResult(&res))
+	require.NoError(t, err)
 	assert.Equal(t, workflows.DispatchEventResult{}, res)
 	assert.Zero(t, children.count())
 }
@@ -263,10 +297,9 @@ func TestDispatchEventPayload(t *testing.T) {
 			in.Data = tt.giveData
 			in.OccurredAt = tt.giveOccurredAt
 
-			env.ExecuteWorkflow(workflows.DispatchEventName, in)
+			_, err := runDispatch(t, env, in)
 
-			require.True(t, env.IsWorkflowCompleted())
-			require.NoError(t, env.GetWorkflowError())
+			require.NoError(t, err)
 			got := children.byWebhook()
 			require.Len(t, got, 2)
 			want := events.Payload{ID: "evt-1", Event: events.AssetTransferred, Timestamp: tt.wantTimestamp, Data: tt.wantData}
@@ -290,13 +323,9 @@ func runDispatchRuns(t *testing.T, cfg workflows.Config, pages map[string]activi
 		mockSubscribers(env, pages)
 		env.OnWorkflow(workflows.DeliverWebhookName, mock.Anything, mock.Anything).Return(children.deliver)
 
-		env.ExecuteWorkflow(workflows.DispatchEventName, in)
-
-		require.True(t, env.IsWorkflowCompleted())
-		err := env.GetWorkflowError()
+		// Continue-as-new keeps the workflow id.
+		res, err := runDispatch(t, env, in)
 		if err == nil {
-			var res workflows.DispatchEventResult
-			require.NoError(t, env.GetWorkflowResult(&res))
 			return res, runs
 		}
 		require.True(t, workflow.IsContinueAsNewError(err), "run %d: %v", len(runs), err)
@@ -394,11 +423,10 @@ func TestDispatchEventRejectsInvalidEvents(t *testing.T) {
 			in := dispatchInput()
 			tt.give(&in)
 
-			env.ExecuteWorkflow(workflows.DispatchEventName, in)
+			_, err := runDispatch(t, env, in)
 
-			require.True(t, env.IsWorkflowCompleted())
 			var appErr *temporal.ApplicationError
-			require.ErrorAs(t, env.GetWorkflowError(), &appErr)
+			require.ErrorAs(t, err, &appErr)
 			assert.Equal(t, workflows.ErrTypeInvalidEvent, appErr.Type())
 			// Retrying cannot fix the input; the caller must see why at once.
 			assert.True(t, appErr.NonRetryable())
@@ -415,10 +443,8 @@ func TestDispatchEventListFailure(t *testing.T) {
 		Return(activities.ListSubscribersResult{}, temporal.NewNonRetryableApplicationError("boom", "Test", nil))
 	children := mockDeliveries(env)
 
-	env.ExecuteWorkflow(workflows.DispatchEventName, dispatchInput())
+	_, err := runDispatch(t, env, dispatchInput())
 
-	require.True(t, env.IsWorkflowCompleted())
-	err := env.GetWorkflowError()
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "list subscribers")
 	assert.Zero(t, children.count())
@@ -481,27 +507,51 @@ func (c notStartedChild) SignalChildWorkflowWithOptions(workflow.Context, string
 }
 
 func TestDispatchEventCountsDuplicates(t *testing.T) {
-	env := newEnv(testConfig())
 	in := dispatchInput()
-	env.SetWorkerOptions(worker.Options{Interceptors: []interceptor.WorkerInterceptor{&earlierDispatch{
+	env := newEnv(testConfig(), &earlierDispatch{
 		started: map[string]bool{
 			workflows.DeliveryWorkflowID(in.ID, "wh-a"): true,
 			workflows.DeliveryWorkflowID(in.ID, "wh-c"): true,
 		},
-	}}})
+	})
 	mockSubscribers(env, pagesOf(10, "wh-a", "wh-b", "wh-c"))
 	children := mockDeliveries(env)
 
-	env.ExecuteWorkflow(workflows.DispatchEventName, in)
+	res, err := runDispatch(t, env, in)
 
-	require.True(t, env.IsWorkflowCompleted())
 	// A re-dispatched event is normal (the backend retries its hand-over): it must
 	// succeed, start only what is missing, and say how many were already there.
-	require.NoError(t, env.GetWorkflowError())
-	var res workflows.DispatchEventResult
-	require.NoError(t, env.GetWorkflowResult(&res))
+	require.NoError(t, err)
 	assert.Equal(t, workflows.DispatchEventResult{Started: 1, Duplicates: 2}, res)
 	got := children.byWebhook()
 	assert.Len(t, got, 1)
 	assert.Contains(t, got, "wh-b")
+}
+
+func TestDispatchEventListsSubscribersThroughALongOutage(t *testing.T) {
+	env := newEnv(testConfig())
+	list := mockSubscribers(env, pagesOf(10, "wh-a", "wh-b", "wh-c"))
+	// Longer than the local activity's DBRetryTimeout: an event handed over during an
+	// outage must wait for the database, not be lost.
+	list.failFirst = 20
+	children := mockDeliveries(env)
+	in := dispatchInput()
+
+	res, err := runDispatch(t, env, in)
+
+	require.NoError(t, err)
+	assert.Equal(t, workflows.DispatchEventResult{Started: 3}, res)
+	assert.Equal(t, 3, children.count())
+	requests := list.recorded()
+	require.Len(t, requests, 21, "every failed try is tried again, until the database answers")
+	for i, r := range requests {
+		assert.Equal(t, activities.ListSubscribersInput{UserID: in.UserID, Event: in.Event}, r, "request %d", i+1)
+	}
+	local := list.recordedLocal()
+	assert.True(t, local[0], "the fast path comes first")
+	// Operators see a long outage as a pending activity with its last error.
+	assert.False(t, local[len(local)-1], "the step never left the local activity")
+	for i := 1; i < len(local); i++ {
+		assert.False(t, local[i] && !local[i-1], "request %d: local again after the hand-over", i+1)
+	}
 }

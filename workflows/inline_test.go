@@ -2,6 +2,7 @@ package workflows_test
 
 import (
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 
@@ -10,10 +11,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
-	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
-	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/assetsup/webhooks/activities"
@@ -67,8 +66,8 @@ func TestDispatchEventDeliversASingleSubscriberInline(t *testing.T) {
 	in := dispatchInput()
 	mockSubscribers(env, pagesOf(10, "wh-a"))
 	children := mockDeliveries(env)
-	send := mockSend(env, func(int32) (activities.SendResult, error) {
-		return activities.SendResult{Attempt: 1, StatusCode: 204, DurationMS: 3}, nil
+	send := mockSend(env, func(c sendCall) (activities.SendResult, error) {
+		return activities.SendResult{Attempt: c.Attempt, StatusCode: 204, DurationMS: 3}, nil
 	})
 	complete := mockComplete(env, 0)
 	seen := recordUpserts(env)
@@ -82,9 +81,10 @@ func TestDispatchEventDeliversASingleSubscriberInline(t *testing.T) {
 
 	sent := send.recorded()
 	require.Len(t, sent, 1)
-	assert.Equal(t, workflows.DeliveryID(in.ID, "wh-a"), sent[0].Input.DeliveryID, "the same delivery id a child would use")
-	assert.Equal(t, "wh-a", sent[0].Input.WebhookID)
-	assert.Equal(t, in.ID, sent[0].Input.Payload.ID)
+	assert.Equal(t, workflows.DeliveryID(in.ID, "wh-a"), sent[0].In.DeliveryID, "the same delivery id a child would use")
+	assert.Equal(t, "wh-a", sent[0].In.WebhookID)
+	assert.Equal(t, in.ID, sent[0].In.Payload.ID)
+	assert.Equal(t, 3, sent[0].In.MaxAttempts, "the configured attempts, as in a child")
 	recorded := complete.recorded()
 	require.Len(t, recorded, 1)
 	assert.True(t, recorded[0].Succeeded)
@@ -148,8 +148,9 @@ func TestDispatchEventUsesChildrenUnlessInlineApplies(t *testing.T) {
 	}{
 		{"two subscribers", true, []string{"wh-a", "wh-b"}, 10, canonical, 2},
 		{"one subscriber on a later page", true, []string{"wh-a", "wh-b", "wh-c"}, 2, canonical, 3},
+		// A first page of one is not the only subscriber: the next page must not be lost.
+		{"one subscriber on a first page with more to come", true, []string{"wh-a", "wh-b"}, 1, canonical, 2},
 		{"inline switched off", false, []string{"wh-a"}, 10, canonical, 1},
-		{"inline switched off, own workflow id", false, []string{"wh-a"}, 10, "caller-own-id", 1},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -159,7 +160,7 @@ func TestDispatchEventUsesChildrenUnlessInlineApplies(t *testing.T) {
 			in := dispatchInput()
 			mockSubscribers(env, pagesOf(tc.pageSize, tc.subscribers...))
 			children := mockDeliveries(env)
-			send := mockSend(env, func(int32) (activities.SendResult, error) { return activities.SendResult{Attempt: 1}, nil })
+			send := mockSend(env, succeeds)
 
 			res, err := runDispatchAs(t, env, tc.workflowID, in)
 
@@ -182,49 +183,57 @@ type startedDispatches struct {
 }
 
 func TestDispatchEventUnderAnotherIDForwardsToTheCanonicalDispatch(t *testing.T) {
-	for _, alreadyThere := range []bool{false, true} {
-		t.Run(map[bool]string{false: "first", true: "already dispatched"}[alreadyThere], func(t *testing.T) {
-			env := newEnv(inlineConfig())
-			in := dispatchInput()
-			canonical := workflows.DispatchWorkflowID(in.ID)
-			env.SetWorkerOptions(worker.Options{Interceptors: []interceptor.WorkerInterceptor{&earlierDispatch{
-				started: map[string]bool{canonical: alreadyThere},
-			}}})
-			mockSubscribers(env, pagesOf(10, "wh-a"))
-			children := mockDeliveries(env)
-			mockSend(env, func(int32) (activities.SendResult, error) { return activities.SendResult{Attempt: 1}, nil })
-			mockComplete(env, 0)
-			forwarded := &startedDispatches{}
-			env.SetOnChildWorkflowStartedListener(func(info *workflow.Info, _ workflow.Context, args converter.EncodedValues) {
-				if info.WorkflowType.Name != workflows.DispatchEventName {
-					return
+	for _, inline := range []bool{true, false} {
+		for _, alreadyThere := range []bool{false, true} {
+			name := fmt.Sprintf("inline %t/%s", inline, map[bool]string{false: "first", true: "already dispatched"}[alreadyThere])
+			t.Run(name, func(t *testing.T) {
+				// Whatever the inline setting: a worker with it off would otherwise start
+				// children under this id while another, with it on, delivers inline
+				// under the canonical one, and the receiver would get the event twice.
+				cfg := testConfig()
+				cfg.InlineSingleDelivery = inline
+				in := dispatchInput()
+				canonical := workflows.DispatchWorkflowID(in.ID)
+				env := newEnv(cfg, &earlierDispatch{started: map[string]bool{canonical: alreadyThere}})
+				mockSubscribers(env, pagesOf(10, "wh-a"))
+				children := mockDeliveries(env)
+				send := mockSend(env, succeeds)
+				mockComplete(env, 0)
+				forwarded := &startedDispatches{}
+				env.SetOnChildWorkflowStartedListener(func(info *workflow.Info, _ workflow.Context, args converter.EncodedValues) {
+					if info.WorkflowType.Name != workflows.DispatchEventName {
+						return
+					}
+					var got workflows.DispatchEventInput
+					require.NoError(t, args.Get(&got))
+					forwarded.mu.Lock()
+					defer forwarded.mu.Unlock()
+					forwarded.ids = append(forwarded.ids, info.WorkflowExecution.ID)
+					forwarded.inputs = append(forwarded.inputs, got)
+				})
+
+				res, err := runDispatchAs(t, env, "caller-own-id", in)
+
+				require.NoError(t, err)
+				// Nothing is delivered under a second id: neither inline (an inline
+				// delivery has no child id to collide with) nor through children.
+				assert.Zero(t, children.startedBy("caller-own-id"))
+				for _, c := range send.recorded() {
+					assert.NotEqual(t, "caller-own-id", c.WorkflowID, "sent by the forwarding dispatch")
 				}
-				var got workflows.DispatchEventInput
-				require.NoError(t, args.Get(&got))
 				forwarded.mu.Lock()
 				defer forwarded.mu.Unlock()
-				forwarded.ids = append(forwarded.ids, info.WorkflowExecution.ID)
-				forwarded.inputs = append(forwarded.inputs, got)
+				if alreadyThere {
+					assert.Equal(t, workflows.DispatchEventResult{Duplicates: 1, ForwardedTo: canonical}, res)
+					assert.Empty(t, forwarded.ids)
+					return
+				}
+				assert.Equal(t, workflows.DispatchEventResult{ForwardedTo: canonical}, res)
+				require.Equal(t, []string{canonical}, forwarded.ids)
+				assert.Equal(t, in.ID, forwarded.inputs[0].ID)
+				assert.Equal(t, in.UserID, forwarded.inputs[0].UserID)
+				assert.JSONEq(t, string(in.Data), string(forwarded.inputs[0].Data))
 			})
-
-			res, err := runDispatchAs(t, env, "caller-own-id", in)
-
-			require.NoError(t, err)
-			// Nothing is delivered under a second id: an inline delivery has no child id
-			// to collide with, so two ids could mean two sends.
-			assert.Zero(t, children.count())
-			forwarded.mu.Lock()
-			defer forwarded.mu.Unlock()
-			if alreadyThere {
-				assert.Equal(t, workflows.DispatchEventResult{Duplicates: 1, ForwardedTo: canonical}, res)
-				assert.Empty(t, forwarded.ids)
-				return
-			}
-			assert.Equal(t, workflows.DispatchEventResult{ForwardedTo: canonical}, res)
-			require.Equal(t, []string{canonical}, forwarded.ids)
-			assert.Equal(t, in.ID, forwarded.inputs[0].ID)
-			assert.Equal(t, in.UserID, forwarded.inputs[0].UserID)
-			assert.JSONEq(t, string(in.Data), string(forwarded.inputs[0].Data))
-		})
+		}
 	}
 }

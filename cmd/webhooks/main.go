@@ -21,8 +21,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/uptrace/bun"
-	"go.temporal.io/sdk/client"
-	tlog "go.temporal.io/sdk/log"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/assetsup/webhooks/activities"
@@ -34,6 +32,7 @@ import (
 	"github.com/assetsup/webhooks/models"
 	"github.com/assetsup/webhooks/netguard"
 	"github.com/assetsup/webhooks/secrets"
+	"github.com/assetsup/webhooks/temporalclient"
 	"github.com/assetsup/webhooks/worker"
 	"github.com/assetsup/webhooks/workflows"
 )
@@ -170,12 +169,9 @@ func runAPI(ctx context.Context) error {
 	}
 	defer d.db.Close()
 	logger, box, policy, db := d.logger, d.box, d.policy, d.db
-	// Lazy: the registry keeps working while Temporal is down; test deliveries answer 503.
-	tc, err := client.NewLazyClient(client.Options{
-		HostPort: cfg.TemporalAddress, Namespace: cfg.TemporalNamespace, Logger: tlog.NewStructuredLogger(logger),
-	})
+	tc, err := temporalclient.NewLazy(cfg, logger)
 	if err != nil {
-		return fmt.Errorf("temporal client: %w", err)
+		return err
 	}
 	defer tc.Close()
 
@@ -234,7 +230,7 @@ func runWorker(ctx context.Context) error {
 	defer d.db.Close()
 	logger, box, policy, db := d.logger, d.box, d.policy, d.db
 	reg := newRegistry()
-	tc, err := dialTemporal(ctx, cfg, logger, worker.MetricsHandler(reg))
+	tc, err := temporalclient.Dial(ctx, cfg, logger, worker.MetricsHandler(reg))
 	if err != nil {
 		return err
 	}
@@ -248,14 +244,17 @@ func runWorker(ctx context.Context) error {
 
 	sender := activities.NewSender(db, activities.NewHTTPClient(cfg.HTTPTimeout, cfg.MaxConnsPerHost, policy), box,
 		activities.Config{
-			MaxResponseBytes:     cfg.MaxResponseBytes,
-			RetryAfterMax:        cfg.RetryAfterMax,
-			DisableAfterFailures: cfg.DisableAfterFailures,
-			DBRetryTimeout:       cfg.DBRetryTimeout,
-			DispatchPageSize:     cfg.DispatchPageSize,
-			DeliveryRetention:    cfg.DeliveryRetention,
-			UserAgent:            "AssetsUp-Webhooks/" + version,
-			Metrics:              activities.NewMetrics(reg),
+			MaxResponseBytes:      cfg.MaxResponseBytes,
+			RetryAfterMax:         cfg.RetryAfterMax,
+			DisableAfterFailures:  cfg.DisableAfterFailures,
+			DBRetryTimeout:        cfg.DBRetryTimeout,
+			InfraRetryMaxInterval: cfg.RecordRetryMaxInterval,
+			ConnWaitTimeout:       cfg.ConnWaitTimeout,
+			MaxConnsPerHost:       cfg.MaxConnsPerHost,
+			DispatchPageSize:      cfg.DispatchPageSize,
+			DeliveryRetention:     cfg.DeliveryRetention,
+			UserAgent:             "AssetsUp-Webhooks/" + version,
+			Metrics:               activities.NewMetrics(reg),
 		}, logger)
 	wf := workflows.New(WorkflowConfig(cfg))
 	w := worker.New(tc, worker.OptionsFrom(cfg), wf, sender)
@@ -286,34 +285,13 @@ func WorkflowConfig(cfg config.Config) workflows.Config {
 			BackoffCoefficient: cfg.RetryBackoffCoefficient,
 		},
 		HTTPTimeout:            cfg.HTTPTimeout,
+		ConnWaitTimeout:        cfg.ConnWaitTimeout,
 		DBRetryTimeout:         cfg.DBRetryTimeout,
 		RecordRetryMaxInterval: cfg.RecordRetryMaxInterval,
 		MaxEventDataBytes:      cfg.MaxEventDataBytes,
 		ChildrenPerRun:         cfg.DispatchChildrenPerRun,
 		InlineSingleDelivery:   cfg.DispatchInlineSingle,
 		FirstAttemptLocal:      cfg.FirstAttemptLocal,
-	}
-}
-
-// dialTemporal connects, retrying while the server starts (make dev starts both at once).
-func dialTemporal(ctx context.Context, cfg config.Config, logger *slog.Logger, metrics client.MetricsHandler) (client.Client, error) {
-	deadline := time.Now().Add(cfg.TemporalDialTimeout)
-	for {
-		tc, err := client.DialContext(ctx, client.Options{
-			HostPort: cfg.TemporalAddress, Namespace: cfg.TemporalNamespace, Logger: tlog.NewStructuredLogger(logger),
-			MetricsHandler: metrics,
-		})
-		if err == nil {
-			return tc, nil
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			return nil, fmt.Errorf("connect to temporal at %s: %w", cfg.TemporalAddress, err)
-		}
-		logger.Warn("temporal not reachable yet, retrying", "address", cfg.TemporalAddress, "error", err)
-		select {
-		case <-ctx.Done():
-		case <-time.After(time.Second):
-		}
 	}
 }
 
@@ -330,16 +308,13 @@ func runDispatch(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := json.Unmarshal([]byte(*data), &payload); err != nil {
 		return fmt.Errorf("dispatch: --data must be a JSON object: %w", err)
 	}
-	cfg, err := config.Load(config.RoleMigrate)
+	cfg, err := config.Load(config.RoleDispatch)
 	if err != nil {
 		return err
 	}
-	logger := newLogger(cfg)
-	tc, err := client.DialContext(ctx, client.Options{
-		HostPort: cfg.TemporalAddress, Namespace: cfg.TemporalNamespace, Logger: tlog.NewStructuredLogger(logger),
-	})
+	tc, err := temporalclient.Dial(ctx, cfg, newLogger(cfg), nil)
 	if err != nil {
-		return fmt.Errorf("connect to temporal at %s: %w", cfg.TemporalAddress, err)
+		return err
 	}
 	defer tc.Close()
 	svc := dispatch.NewWebhookDispatchService(tc, cfg.TemporalTaskQueue)

@@ -69,12 +69,24 @@ func (p *PrivatePostgres) Start() {
 		"-o", fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off", p.Port, p.dir), "start")
 }
 
-// Restart stops the server (fast: open connections are cut) and starts it again.
-func (p *PrivatePostgres) Restart() {
+// Stop stops the server (fast: open connections are cut), as a failover or a
+// maintenance window does.
+func (p *PrivatePostgres) Stop() {
 	p.t.Helper()
 	p.asPostgres(filepath.Join(p.bin, "pg_ctl"), "-D", filepath.Join(p.dir, "data"), "-m", "fast", "-w", "stop")
+}
+
+// Restart stops the server and starts it again.
+func (p *PrivatePostgres) Restart() {
+	p.t.Helper()
+	p.Stop()
 	time.Sleep(500 * time.Millisecond)
 	p.Start()
+}
+
+// URL is the connection URL of database name on the private server.
+func (p *PrivatePostgres) URL(name string) string {
+	return "postgres://postgres@127.0.0.1:" + strconv.Itoa(p.Port) + "/" + name + "?sslmode=disable"
 }
 
 // Open returns a migrated database on the private server.
@@ -82,7 +94,7 @@ func (p *PrivatePostgres) Open() *bun.DB {
 	p.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	db, err := models.Open(ctx, "postgres://postgres@127.0.0.1:"+strconv.Itoa(p.Port)+"/postgres?sslmode=disable", 10)
+	db, err := models.Open(ctx, p.URL("postgres"), 10)
 	if err != nil {
 		p.t.Fatal(err)
 	}

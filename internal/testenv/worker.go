@@ -48,6 +48,7 @@ func DefaultWorkflowConfig() workflows.Config {
 	return workflows.Config{
 		Retry:                  workflows.RetryConfig{MaxAttempts: 3, InitialInterval: time.Second, MaxInterval: time.Minute, BackoffCoefficient: 2},
 		HTTPTimeout:            5 * time.Second,
+		ConnWaitTimeout:        5 * time.Second,
 		DBRetryTimeout:         5 * time.Second,
 		RecordRetryMaxInterval: 2 * time.Second,
 		MaxEventDataBytes:      256 << 10,
@@ -60,13 +61,16 @@ func DefaultWorkflowConfig() workflows.Config {
 // DefaultSenderConfig matches DefaultWorkflowConfig.
 func DefaultSenderConfig() activities.Config {
 	return activities.Config{
-		MaxResponseBytes:     64 << 10,
-		RetryAfterMax:        10 * time.Minute,
-		DisableAfterFailures: 10,
-		DBRetryTimeout:       5 * time.Second,
-		DispatchPageSize:     100,
-		DeliveryRetention:    30 * 24 * time.Hour,
-		UserAgent:            "AssetsUp-Webhooks/test",
+		MaxResponseBytes:      64 << 10,
+		RetryAfterMax:         10 * time.Minute,
+		DisableAfterFailures:  10,
+		DBRetryTimeout:        5 * time.Second,
+		InfraRetryMaxInterval: 2 * time.Second,
+		ConnWaitTimeout:       5 * time.Second,
+		MaxConnsPerHost:       16,
+		DispatchPageSize:      100,
+		DeliveryRetention:     30 * 24 * time.Hour,
+		UserAgent:             "AssetsUp-Webhooks/test",
 	}
 }
 

@@ -117,10 +117,13 @@ function isoTime(t: Date | string): string {
 
 /**
  * Hands an event to webhook delivery: starts the DispatchEvent workflow with workflow id
- * "dispatch:<id>" and the reuse policy REJECT_DUPLICATE, and returns the event id.
+ * "dispatch:<id>" and the reuse policy ALLOW_DUPLICATE_FAILED_ONLY, and returns the event id.
  *
  * It resolves once Temporal holds the event durably; delivery happens in the background.
- * Dispatching an id that was already dispatched is a success (nothing is sent twice).
+ * Dispatching an id whose dispatch is running or completed is a success: both end in
+ * delivery, since a dispatch retries the service's own failures for as long as they last.
+ * An id whose dispatch failed, was terminated or timed out is dispatched anew, and the new
+ * run sends nothing the old one delivered.
  * Rejects with InvalidEventError for bad input, and with the client's error when Temporal
  * cannot be reached: retry with the same id.
  */
@@ -134,14 +137,14 @@ export async function dispatchEvent(
     await client.workflow.start(DISPATCH_EVENT_WORKFLOW, {
       taskQueue: opts.taskQueue ?? DEFAULT_TASK_QUEUE,
       workflowId: dispatchWorkflowId(args.id),
-      workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+      workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
       args: [args],
     });
   } catch (err) {
     if (!(err instanceof WorkflowExecutionAlreadyStartedError)) {
       throw err;
     }
-    // Already dispatched (running or closed): idempotent success.
+    // Running or completed: idempotent success.
   }
   return args.id;
 }

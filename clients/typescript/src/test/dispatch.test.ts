@@ -57,7 +57,7 @@ describe('dispatchEvent', () => {
     assert.deepEqual(calls[0].options, {
       taskQueue: 'webhooks',
       workflowId: 'dispatch:notif-1',
-      workflowIdReusePolicy: 'REJECT_DUPLICATE',
+      workflowIdReusePolicy: 'ALLOW_DUPLICATE_FAILED_ONLY',
       args: [{
         id: 'notif-1', event: 'ASSET_TRANSFERRED', userId: 'user-1',
         data: { assetId: 'a-1' }, occurredAt: '2026-11-28T12:00:00.250Z',
