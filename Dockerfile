@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # AssetsUp Webhooks: one static binary whose subcommand (migrate | api | worker | token |
 # dispatch) picks the role. Build: docker build --build-arg VERSION=$(git describe) .
-# deploy/compose_test.go checks this file (`go test ./deploy/`).
+# deploy/compose_test.go checks this file (`cd deploy && go test ./...`, part of `make test`).
 
 ARG GO_VERSION=1.26
 

@@ -2,6 +2,8 @@ package signing_test
 
 import (
 	"encoding/json"
+	"errors"
+	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -14,7 +16,15 @@ import (
 	"github.com/assetsup/webhooks/signing"
 )
 
-// vector is one entry of the shared, independently computed signature vectors.
+// vectorsFile is the repository's copy of the independently computed signature
+// vectors (see its "about"), read by the signing, activities and cmd/receiver tests.
+var vectorsFile = filepath.Join("..", "testdata", "signatures.json")
+
+// sharedVectorsFile is where the original vectors sit when the repository is checked out
+// beside them; a clone elsewhere does not have it.
+var sharedVectorsFile = filepath.Join("..", "..", "shared", "vectors", "signatures.json")
+
+// vector is one entry of the signature vectors.
 type vector struct {
 	Secret           string `json:"secret"`
 	Body             string `json:"body"`
@@ -26,14 +36,28 @@ type vector struct {
 
 func loadVectors(t *testing.T) []vector {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join("..", "..", "shared", "vectors", "signatures.json"))
-	require.NoError(t, err, "the shared signature vectors must sit beside the repository")
+	raw, err := os.ReadFile(vectorsFile)
+	require.NoError(t, err)
 	var doc struct {
 		Vectors []vector `json:"vectors"`
 	}
 	require.NoError(t, json.Unmarshal(raw, &doc))
 	require.NotEmpty(t, doc.Vectors)
 	return doc.Vectors
+}
+
+// The in-repository copy must not drift from the original. Only this test looks outside
+// the repository, and only this test may skip: in a clone without the original there is
+// nothing to compare against. Every other test reads the copy and fails without it.
+func TestVectorsMatchShared(t *testing.T) {
+	shared, err := os.ReadFile(sharedVectorsFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		t.Skipf("no original vectors at %s (a clone outside the shared layout): nothing to compare %s against", sharedVectorsFile, vectorsFile)
+	}
+	require.NoError(t, err)
+	own, err := os.ReadFile(vectorsFile)
+	require.NoError(t, err)
+	assert.Equal(t, string(shared), string(own), "%s differs from %s: copy the original over it", vectorsFile, sharedVectorsFile)
 }
 
 func TestSignMatchesVectors(t *testing.T) {

@@ -17,10 +17,10 @@ interface Vector {
 }
 
 // The package root is two levels above dist/test; the vectors live in the repository's
-// sibling folder shared/ (overridable, for checkouts laid out differently).
+// testdata/ (overridable, to check another set).
 const PACKAGE_ROOT = path.resolve(__dirname, '..', '..');
 const VECTORS_FILE =
-  process.env.ASSETSUP_SIGNATURE_VECTORS ?? path.resolve(PACKAGE_ROOT, '../../../shared/vectors/signatures.json');
+  process.env.ASSETSUP_SIGNATURE_VECTORS ?? path.resolve(PACKAGE_ROOT, '../../testdata/signatures.json');
 
 function loadVectors(): Vector[] {
   assert.ok(existsSync(VECTORS_FILE), `signature vectors not found at ${VECTORS_FILE} (set ASSETSUP_SIGNATURE_VECTORS)`);

@@ -1,4 +1,7 @@
-package main
+// Package procfs reads what the benchmark measures from Linux's /proc: CPU time per
+// process and for the whole machine, peak resident set sizes, total memory, and the
+// harness's own child processes.
+package procfs
 
 import (
 	"bufio"
@@ -6,7 +9,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"time"
 )
 
 // clockTicks is USER_HZ, 100 on every Linux this runs on.
@@ -103,8 +105,8 @@ func machineCPU() (busy, total int64) {
 	return busy, total
 }
 
-// vmHWM is the peak resident set of pid in bytes, from /proc/<pid>/status.
-func vmHWM(pid int) int64 {
+// PeakRSS is the peak resident set of pid in bytes: VmHWM in /proc/<pid>/status.
+func PeakRSS(pid int) int64 {
 	return statusField(pid, "VmHWM:")
 }
 
@@ -125,58 +127,42 @@ func statusField(pid int, field string) int64 {
 	return 0
 }
 
-// resetHWM resets pid's peak resident set to its current one (clear_refs 5), so a
+// ResetPeakRSS resets pid's peak resident set to its current one (clear_refs 5), so a
 // phase's peak can be read on its own.
-func resetHWM(pid int) bool {
+func ResetPeakRSS(pid int) bool {
 	return os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0) == nil
 }
 
-// CPUSample is the CPU time of each component at one moment.
-type CPUSample struct {
-	at                                       time.Time
-	harness, temporal, worker, api, postgres float64
-	machineBusy, machineTotal                int64
+// MemTotal is the machine's memory in bytes, from /proc/meminfo.
+func MemTotal() int64 {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "MemTotal:"); ok {
+			var kb int64
+			_, _ = fmt.Sscan(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), &kb)
+			return kb << 10
+		}
+	}
+	return 0
 }
 
-// CPUUse is how much CPU each component used over a phase, in CPU seconds, and the
-// machine's busy share.
-type CPUUse struct {
-	Seconds        float64 `json:"wallSeconds"`
-	Harness        float64 `json:"harnessCpuSeconds"`
-	Temporal       float64 `json:"temporalCpuSeconds"`
-	Worker         float64 `json:"workerCpuSeconds"`
-	API            float64 `json:"apiCpuSeconds"`
-	Postgres       float64 `json:"postgresCpuSeconds"`
-	MachineBusyPct float64 `json:"machineBusyPercent"`
-}
-
-func (e *Env) sampleCPU() CPUSample {
-	s := CPUSample{at: time.Now(), harness: cpuSeconds(os.Getpid()), postgres: postgresCPUSeconds()}
-	if e.devPID > 0 {
-		s.temporal = cpuSeconds(e.devPID)
+// ChildPID finds this process's child whose command name is comm (the dev server the
+// SDK started), or 0.
+func ChildPID(comm string) int {
+	self := os.Getpid()
+	ents, _ := os.ReadDir("/proc")
+	for _, d := range ents {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		st, err := readStat(pid)
+		if err == nil && st.ppid == self && strings.HasPrefix(comm, st.comm) {
+			return pid
+		}
 	}
-	if e.Worker != nil {
-		s.worker = cpuSeconds(e.Worker.PID())
-	}
-	if e.API != nil {
-		s.api = cpuSeconds(e.API.PID())
-	}
-	s.machineBusy, s.machineTotal = machineCPU()
-	return s
-}
-
-func cpuBetween(a, b CPUSample) CPUUse {
-	r := func(v float64) float64 { return float64(int64(v*100+0.5)) / 100 }
-	u := CPUUse{
-		Seconds:  r(b.at.Sub(a.at).Seconds()),
-		Harness:  r(b.harness - a.harness),
-		Temporal: r(b.temporal - a.temporal),
-		Worker:   r(b.worker - a.worker),
-		API:      r(b.api - a.api),
-		Postgres: r(b.postgres - a.postgres),
-	}
-	if dt := b.machineTotal - a.machineTotal; dt > 0 {
-		u.MachineBusyPct = r(100 * float64(b.machineBusy-a.machineBusy) / float64(dt))
-	}
-	return u
+	return 0
 }

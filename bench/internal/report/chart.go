@@ -1,4 +1,4 @@
-package main
+package report
 
 import (
 	"fmt"
@@ -13,6 +13,8 @@ import (
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgimg"
+
+	"github.com/assetsup/webhooks/bench/internal/stats"
 )
 
 // writeChart draws the trigger → receipt latencies of the half-load phase as a
@@ -27,7 +29,7 @@ func writeChart(path string, lat []time.Duration, title string) error {
 	for i, d := range sorted {
 		vals[i] = float64(d) / float64(time.Millisecond)
 	}
-	p50, p95, p99 := ms(Percentile(sorted, 50)), ms(Percentile(sorted, 95)), ms(Percentile(sorted, 99))
+	p50, p95, p99 := stats.Millis(stats.Percentile(sorted, 50)), stats.Millis(stats.Percentile(sorted, 95)), stats.Millis(stats.Percentile(sorted, 99))
 
 	hist := plot.New()
 	hist.Title.Text = "Histogram"

@@ -1,4 +1,6 @@
-package main
+// Package perf samples a process's on-CPU stacks with Linux perf for the benchmark's
+// -perf flag and writes a flat profile (self time by symbol) of each recording.
+package perf
 
 import (
 	"fmt"
@@ -9,16 +11,16 @@ import (
 	"time"
 )
 
-// perfRecording is `perf record` sampling one process, for -perf.
-type perfRecording struct {
+// Recording is `perf record` sampling one process, for -perf.
+type Recording struct {
 	cmd  *exec.Cmd
 	data string
 	out  string
 }
 
-// startPerf samples pid's on-CPU stacks (cpu-clock: works without hardware counters)
+// Start samples pid's on-CPU stacks (cpu-clock: works without hardware counters)
 // until stop. Nothing happens when dir is empty, perf is missing or pid is 0.
-func startPerf(dir, name string, pid int) *perfRecording {
+func Start(dir, name string, pid int) *Recording {
 	if dir == "" || pid == 0 {
 		return nil
 	}
@@ -31,11 +33,12 @@ func startPerf(dir, name string, pid int) *perfRecording {
 	if err := cmd.Start(); err != nil {
 		return nil
 	}
-	return &perfRecording{cmd: cmd, data: data, out: filepath.Join(dir, "perf-"+name+".txt")}
+	return &Recording{cmd: cmd, data: data, out: filepath.Join(dir, "perf-"+name+".txt")}
 }
 
-// stop ends the recording and writes the flat profile (self time by symbol) beside it.
-func (p *perfRecording) stop() string {
+// Stop ends the recording and writes the flat profile (self time by symbol) beside it,
+// returning its path, or "" when there is none (a nil Recording does nothing).
+func (p *Recording) Stop() string {
 	if p == nil {
 		return ""
 	}

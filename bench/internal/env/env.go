@@ -1,4 +1,7 @@
-package main
+// Package env starts what the benchmark runs against, all on loopback: a fresh
+// PostgreSQL database, the Temporal dev server in memory, and the worker and the API as
+// subprocesses of bin/webhooks configured only through their environment.
+package env
 
 import (
 	"bytes"
@@ -14,11 +17,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
-	"syscall"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -28,32 +27,35 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
+	"github.com/assetsup/webhooks/bench/internal/proc"
+	"github.com/assetsup/webhooks/bench/internal/procfs"
+	"github.com/assetsup/webhooks/bench/internal/settings"
 	"github.com/assetsup/webhooks/migrations"
 	"github.com/assetsup/webhooks/models"
 	"github.com/assetsup/webhooks/secrets"
 	"github.com/assetsup/webhooks/workflows"
 )
 
-// taskQueue is the delivery worker's queue on the benchmark's own dev server.
-const taskQueue = "webhooks-bench"
+// TaskQueue is the delivery worker's queue on the benchmark's own dev server.
+const TaskQueue = "webhooks-bench"
 
 // Env is everything the benchmark starts on loopback, torn down by Close.
 type Env struct {
-	cfg      Settings
-	root     string // repository root
-	tmp      string // logs of the subprocesses
+	cfg      settings.Settings
+	Root     string // repository root
+	LogDir   string // logs of the subprocesses
 	adminURL string
 	dbName   string
 	dbURL    string
 	DB       *bun.DB
 	dev      *testsuite.DevServer
-	devPID   int
+	DevPID   int // the dev server's process, 0 when it was not found
 	Temporal client.Client
 	keyB64   string
 	Box      *secrets.Box
-	jwt      string
-	Worker   *Proc
-	API      *Proc
+	JWT      string // the API's JWT_SECRET
+	Worker   *proc.Proc
+	API      *proc.Proc
 	APIURL   string
 	Metrics  string // the worker's /metrics URL
 	closers  []func()
@@ -98,24 +100,24 @@ func freeAddr() (string, error) {
 	return addr, ln.Close()
 }
 
-// StartEnv brings up PostgreSQL's fresh database, the dev server, and the worker and
+// Start brings up PostgreSQL's fresh database, the dev server, and the worker and
 // API subprocesses. On error, what was started is already stopped.
-func StartEnv(ctx context.Context, cfg Settings, logf func(string, ...any)) (_ *Env, err error) {
+func Start(ctx context.Context, cfg settings.Settings, logf func(string, ...any)) (_ *Env, err error) {
 	e := &Env{cfg: cfg, adminURL: cfg.AdminURL}
 	defer func() {
 		if err != nil {
 			e.Close()
 		}
 	}()
-	if e.root, err = repoRoot(); err != nil {
+	if e.Root, err = repoRoot(); err != nil {
 		return nil, err
 	}
-	if e.tmp, err = os.MkdirTemp("", "webhooks-bench-"); err != nil {
+	if e.LogDir, err = os.MkdirTemp("", "webhooks-bench-"); err != nil {
 		return nil, err
 	}
 	e.closers = append(e.closers, func() {
 		if !cfg.KeepLogs {
-			_ = os.RemoveAll(e.tmp)
+			_ = os.RemoveAll(e.LogDir)
 		}
 	})
 	for _, bin := range []string{cfg.TemporalBin, cfg.WebhooksBin} {
@@ -135,7 +137,7 @@ func StartEnv(ctx context.Context, cfg Settings, logf func(string, ...any)) (_ *
 	if e.Box, err = secrets.NewBox(k); err != nil {
 		return nil, err
 	}
-	e.jwt = randomHex(32)
+	e.JWT = randomHex(32)
 
 	logf("database: creating a fresh one on %s", redactURL(cfg.AdminURL))
 	if err := e.createDatabase(ctx); err != nil {
@@ -158,7 +160,7 @@ func (e *Env) abs(p string) string {
 	if filepath.IsAbs(p) {
 		return p
 	}
-	return filepath.Join(e.root, p)
+	return filepath.Join(e.Root, p)
 }
 
 func redactURL(raw string) string {
@@ -223,7 +225,7 @@ func (e *Env) startTemporal(ctx context.Context) error {
 	for _, k := range workflows.SearchAttributeKeys() {
 		updates = append(updates, k.ValueSet(""))
 	}
-	logFile, err := os.Create(filepath.Join(e.tmp, "temporal.log"))
+	logFile, err := os.Create(filepath.Join(e.LogDir, "temporal.log"))
 	if err != nil {
 		return err
 	}
@@ -248,7 +250,7 @@ func (e *Env) startTemporal(ctx context.Context) error {
 	}
 	e.closers = append(e.closers, func() { _ = e.dev.Stop(); _ = logFile.Close() })
 	e.Temporal = e.dev.Client()
-	e.devPID = childPID(filepath.Base(e.cfg.TemporalBin))
+	e.DevPID = procfs.ChildPID(filepath.Base(e.cfg.TemporalBin))
 	return nil
 }
 
@@ -268,10 +270,10 @@ func (e *Env) startServices(ctx context.Context) error {
 		"DATABASE_URL=" + e.dbURL,
 		"TEMPORAL_ADDRESS=" + e.dev.FrontendHostPort(),
 		"TEMPORAL_NAMESPACE=default",
-		"TEMPORAL_TASK_QUEUE=" + taskQueue,
+		"TEMPORAL_TASK_QUEUE=" + TaskQueue,
 		"WEBHOOK_SECRET_KEY=" + e.keyB64,
 		"WEBHOOK_ALLOW_PRIVATE_TARGETS=true",
-		"JWT_SECRET=" + e.jwt,
+		"JWT_SECRET=" + e.JWT,
 		"METRICS_ADDR=" + metricsAddr,
 		"HTTP_ADDR=" + httpAddr,
 		"API_RATE_LIMIT=1000000",
@@ -280,11 +282,11 @@ func (e *Env) startServices(ctx context.Context) error {
 	}
 	env = append(env, e.cfg.ServiceEnv...)
 	bin := e.abs(e.cfg.WebhooksBin)
-	if e.Worker, err = startProc(bin, "worker", env, filepath.Join(e.tmp, "worker.log")); err != nil {
+	if e.Worker, err = proc.Start(bin, "worker", env, filepath.Join(e.LogDir, "worker.log")); err != nil {
 		return err
 	}
 	e.closers = append(e.closers, e.Worker.Stop)
-	if e.API, err = startProc(bin, "api", env, filepath.Join(e.tmp, "api.log")); err != nil {
+	if e.API, err = proc.Start(bin, "api", env, filepath.Join(e.LogDir, "api.log")); err != nil {
 		return err
 	}
 	e.closers = append(e.closers, e.API.Stop)
@@ -299,13 +301,13 @@ func (e *Env) startServices(ctx context.Context) error {
 	if err := waitHTTP(rctx, e.Metrics, e.Worker); err != nil {
 		return fmt.Errorf("worker did not come up: %w\n%s", err, e.Worker.Tail())
 	}
-	if err := waitPollers(rctx, e.Temporal, taskQueue); err != nil {
-		return fmt.Errorf("worker is not polling %s: %w\n%s", taskQueue, err, e.Worker.Tail())
+	if err := waitPollers(rctx, e.Temporal, TaskQueue); err != nil {
+		return fmt.Errorf("worker is not polling %s: %w\n%s", TaskQueue, err, e.Worker.Tail())
 	}
 	return nil
 }
 
-func waitHTTP(ctx context.Context, u string, p *Proc) error {
+func waitHTTP(ctx context.Context, u string, p *proc.Proc) error {
 	for {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 		resp, err := http.DefaultClient.Do(req)
@@ -355,82 +357,15 @@ func (e *Env) Close() {
 	e.closers = nil
 }
 
-// Proc is a subprocess of the benchmark.
-type Proc struct {
-	cmd  *exec.Cmd
-	log  string
-	done chan struct{}
-}
-
-func startProc(bin, sub string, env []string, logPath string) (*Proc, error) {
-	f, err := os.Create(logPath)
-	if err != nil {
-		return nil, err
+// SampleCPU reads the CPU time used so far by each component: the harness, the dev
+// server, the worker, the API, PostgreSQL, and the machine as a whole.
+func (e *Env) SampleCPU() procfs.CPUSample {
+	var workerPID, apiPID int
+	if e.Worker != nil {
+		workerPID = e.Worker.PID()
 	}
-	cmd := exec.Command(bin, sub)
-	cmd.Env = env
-	cmd.Stdout, cmd.Stderr = f, f
-	// Killed with the harness, whatever way it ends.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		_ = f.Close()
-		return nil, fmt.Errorf("start %s %s: %w", bin, sub, err)
+	if e.API != nil {
+		apiPID = e.API.PID()
 	}
-	p := &Proc{cmd: cmd, log: logPath, done: make(chan struct{})}
-	go func() { _ = cmd.Wait(); _ = f.Close(); close(p.done) }()
-	return p, nil
-}
-
-// PID is the subprocess's process id.
-func (p *Proc) PID() int { return p.cmd.Process.Pid }
-
-// Exited reports whether the subprocess has ended.
-func (p *Proc) Exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// Stop asks the subprocess to drain and end, and kills it after 15 s.
-func (p *Proc) Stop() {
-	if p.Exited() {
-		return
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(15 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
-}
-
-// Tail returns the end of the subprocess's log.
-func (p *Proc) Tail() string {
-	b, _ := os.ReadFile(p.log)
-	if len(b) > 4000 {
-		b = b[len(b)-4000:]
-	}
-	return string(b)
-}
-
-// childPID finds this process's child whose command name is comm (the dev server the
-// SDK started), or 0.
-func childPID(comm string) int {
-	self := os.Getpid()
-	ents, _ := os.ReadDir("/proc")
-	for _, d := range ents {
-		pid, err := strconv.Atoi(d.Name())
-		if err != nil {
-			continue
-		}
-		st, err := readStat(pid)
-		if err == nil && st.ppid == self && strings.HasPrefix(comm, st.comm) {
-			return pid
-		}
-	}
-	return 0
+	return procfs.SampleCPU(e.DevPID, workerPID, apiPID)
 }

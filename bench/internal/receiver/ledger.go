@@ -1,26 +1,20 @@
-package main
+// Package receiver is the benchmark's webhook endpoint and its bookkeeping: the
+// Receiver verifies both signatures on every delivery, and the Ledger knows every
+// delivery the harness expects, so a missing, duplicated, badly signed or unexpected
+// one fails the run.
+package receiver
 
 import (
 	"context"
-	"crypto/hmac"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
-
-	"github.com/assetsup/webhooks/signing"
-	"github.com/assetsup/webhooks/workflows"
 )
 
-// key names one expected delivery: an event to one webhook.
-type key struct {
+// Key names one expected delivery: an event to one webhook.
+type Key struct {
 	EventID   string
 	WebhookID string
 }
@@ -42,7 +36,7 @@ type phaseState struct {
 // badly signed makes the run fail, so a fast wrong run cannot pass.
 type Ledger struct {
 	mu         sync.Mutex
-	entries    map[key]*entry
+	entries    map[Key]*entry
 	phases     map[string]*phaseState
 	duplicates int
 	badSig     int
@@ -54,7 +48,7 @@ type Ledger struct {
 
 // NewLedger returns an empty ledger.
 func NewLedger() *Ledger {
-	return &Ledger{entries: map[key]*entry{}, phases: map[string]*phaseState{}, broken: make(chan struct{})}
+	return &Ledger{entries: map[Key]*entry{}, phases: map[string]*phaseState{}, broken: make(chan struct{})}
 }
 
 func (l *Ledger) phase(name string) *phaseState {
@@ -68,7 +62,7 @@ func (l *Ledger) phase(name string) *phaseState {
 
 // Expect registers a delivery before it is triggered; at is its trigger time.
 // Expecting the same delivery twice is a harness bug and panics.
-func (l *Ledger) Expect(phase string, k key, at time.Time) {
+func (l *Ledger) Expect(phase string, k Key, at time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if _, dup := l.entries[k]; dup {
@@ -92,7 +86,7 @@ const (
 
 // Receive records a delivery that reached the receiver at at. sigOK says whether every
 // signature on it verified.
-func (l *Ledger) Receive(k key, sigOK bool, at time.Time) Verdict {
+func (l *Ledger) Receive(k Key, sigOK bool, at time.Time) Verdict {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if !sigOK {
@@ -247,113 +241,4 @@ func (l *Ledger) Verify() Verification {
 	}
 	v.OK = v.Missing == 0 && v.Duplicates == 0 && v.BadSignatures == 0 && v.Unexpected == 0
 	return v
-}
-
-// Receiver is the local webhook endpoint: POST /hook/<webhook id>. It verifies both
-// signatures every delivery carries (X-AssetsUp-Signature and Standard Webhooks'
-// webhook-signature) with the webhook's secret, checks the delivery id matches the
-// (event, webhook) pair, and records the delivery in the ledger.
-type Receiver struct {
-	ledger  *Ledger
-	mu      sync.RWMutex
-	secrets map[string]string // webhook id → whsec_ secret
-	srv     *http.Server
-	URL     string // http://127.0.0.1:port
-}
-
-// NewReceiver returns a receiver recording into ledger; Start serves it.
-func NewReceiver(ledger *Ledger) *Receiver {
-	return &Receiver{ledger: ledger, secrets: map[string]string{}}
-}
-
-// AddSecret tells the receiver webhook id's secret.
-func (r *Receiver) AddSecret(webhookID, secret string) {
-	r.mu.Lock()
-	r.secrets[webhookID] = secret
-	r.mu.Unlock()
-}
-
-// HookURL is the URL to register for webhook id.
-func (r *Receiver) HookURL(webhookID string) string { return r.URL + "/hook/" + webhookID }
-
-// Start listens on a loopback port.
-func (r *Receiver) Start() error {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	r.URL = "http://" + ln.Addr().String()
-	r.srv = &http.Server{Handler: r, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 2 * time.Minute}
-	go func() { _ = r.srv.Serve(ln) }()
-	return nil
-}
-
-// Close stops the server.
-func (r *Receiver) Close() {
-	if r.srv != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		_ = r.srv.Shutdown(ctx)
-	}
-}
-
-func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
-	webhookID, ok := strings.CutPrefix(req.URL.Path, "/hook/")
-	if !ok || req.Method != http.MethodPost {
-		http.Error(w, "not found", http.StatusNotFound)
-		return
-	}
-	body, err := io.ReadAll(io.LimitReader(req.Body, 1<<20))
-	if err != nil {
-		http.Error(w, "bad request", http.StatusBadRequest)
-		return
-	}
-	at := time.Now()
-	r.mu.RLock()
-	secret, known := r.secrets[webhookID]
-	r.mu.RUnlock()
-	var msg struct {
-		ID string `json:"id"`
-	}
-	_ = json.Unmarshal(body, &msg)
-	k := key{EventID: msg.ID, WebhookID: webhookID}
-	sigOK := known && msg.ID != "" && verifyDelivery(secret, webhookID, msg.ID, req.Header, body)
-	switch r.ledger.Receive(k, sigOK, at) {
-	case BadSignature:
-		http.Error(w, "invalid signature", http.StatusUnauthorized)
-	default:
-		// Duplicates and strays are answered 2xx so they are not retried into a storm;
-		// the ledger already failed the run.
-		w.WriteHeader(http.StatusNoContent)
-	}
-}
-
-// verifyDelivery checks everything a careful receiver would: the GitHub-style
-// signature over the raw body, the Standard Webhooks signature over id.timestamp.body,
-// that the Standard Webhooks id is the event id, and that the delivery id header is the
-// one derived from (event, webhook).
-func verifyDelivery(secret, webhookID, eventID string, h http.Header, body []byte) bool {
-	if !signing.Verify(secret, body, h.Get(signing.HeaderSignature)) {
-		return false
-	}
-	if h.Get(signing.HeaderDelivery) != workflows.DeliveryID(eventID, webhookID) {
-		return false
-	}
-	if h.Get(signing.HeaderWebhookID) != eventID {
-		return false
-	}
-	ts, err := strconv.ParseInt(h.Get(signing.HeaderWebhookTimestamp), 10, 64)
-	if err != nil {
-		return false
-	}
-	want, err := signing.StandardSign(secret, eventID, ts, body)
-	if err != nil {
-		return false
-	}
-	for _, sig := range strings.Fields(h.Get(signing.HeaderWebhookSignature)) {
-		if hmac.Equal([]byte(sig), []byte(want)) {
-			return true
-		}
-	}
-	return false
 }

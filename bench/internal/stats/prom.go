@@ -1,0 +1,62 @@
+package stats
+
+import (
+	"bufio"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+)
+
+// PromSums reads Prometheus text exposition and returns, per metric name, the sum of
+// every sample of that name across label sets. Histograms and summaries appear as
+// name_sum and name_count; counters as their own name.
+func PromSums(r io.Reader) (map[string]float64, error) {
+	out := map[string]float64{}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		name, rest := line, ""
+		if i := strings.IndexAny(line, "{ "); i >= 0 {
+			name, rest = line[:i], line[i:]
+		}
+		if strings.HasPrefix(rest, "{") {
+			end := strings.LastIndexByte(rest, '}')
+			if end < 0 {
+				continue
+			}
+			rest = rest[end+1:]
+		}
+		fields := strings.Fields(rest)
+		if len(fields) == 0 {
+			continue
+		}
+		v, err := strconv.ParseFloat(fields[0], 64)
+		if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
+			continue
+		}
+		out[name] += v
+	}
+	return out, sc.Err()
+}
+
+// MetricDelta is how a histogram or summary moved over a phase.
+type MetricDelta struct {
+	Count  float64 `json:"count"`
+	MeanMs float64 `json:"meanMs"`
+}
+
+// HistogramDelta returns the change of name's count and the mean of what was observed
+// between before and after (values in seconds, reported in milliseconds).
+func HistogramDelta(before, after map[string]float64, name string) (MetricDelta, bool) {
+	count := after[name+"_count"] - before[name+"_count"]
+	if count <= 0 {
+		return MetricDelta{}, false
+	}
+	sum := after[name+"_sum"] - before[name+"_sum"]
+	return MetricDelta{Count: count, MeanMs: math.Round(sum/count*1e6) / 1000}, true
+}
