@@ -1,13 +1,13 @@
 // Package activities holds the side effects of delivery: finding subscribers, signing
-// and POSTing an event to one webhook, and recording the outcome. Workflows reach them
-// only through Temporal, which retries them by the policy the workflow owns.
+// and POSTing an event to one webhook, recording the outcome and pruning the delivery
+// log. Workflows reach them only through Temporal, which retries them by the policy the
+// workflow owns.
 package activities
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"time"
 
@@ -15,6 +15,7 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/assetsup/webhooks/delivery"
 	"github.com/assetsup/webhooks/events"
 	"github.com/assetsup/webhooks/models"
 	"github.com/assetsup/webhooks/secrets"
@@ -42,7 +43,7 @@ func IsOurs(errType string) bool {
 	return errType == ErrTypeDatabase || errType == ErrTypeConnectionWait || errType == ErrTypeSecret
 }
 
-// Config holds the sender's limits.
+// Config holds the delivery activities' limits.
 type Config struct {
 	MaxResponseBytes     int64
 	RetryAfterMax        time.Duration
@@ -62,20 +63,21 @@ type Config struct {
 	Metrics           *Metrics // nil: not measured
 }
 
-// Sender holds what delivery activities need; register it with the worker so every
-// exported method becomes an activity.
-type Sender struct {
+// Delivery holds what the delivery activities need: it lists subscribers, sends,
+// completes and prunes. Register it with the worker so every exported method becomes
+// an activity named after the method. Activities log through activity.GetLogger, which
+// adds the workflow id, run id and attempt to every line.
+type Delivery struct {
 	db     bun.IDB
 	client *http.Client
 	slots  *hostSlots
 	box    *secrets.Box
 	now    func() time.Time
 	cfg    Config
-	log    *slog.Logger
 }
 
-// NewSender builds the activities. client must not follow redirects (see NewHTTPClient).
-func NewSender(db bun.IDB, client *http.Client, box *secrets.Box, cfg Config, logger *slog.Logger) *Sender {
+// NewDelivery builds the activities. client must not follow redirects (see NewHTTPClient).
+func NewDelivery(db bun.IDB, client *http.Client, box *secrets.Box, cfg Config) *Delivery {
 	if cfg.MaxConnsPerHost <= 0 {
 		cfg.MaxConnsPerHost = defaultMaxConnsPerHost
 	}
@@ -85,13 +87,13 @@ func NewSender(db bun.IDB, client *http.Client, box *secrets.Box, cfg Config, lo
 	if cfg.InfraRetryMaxInterval <= 0 {
 		cfg.InfraRetryMaxInterval = 30 * time.Second
 	}
-	return &Sender{db: db, client: client, slots: newHostSlots(cfg.MaxConnsPerHost), box: box, now: time.Now, cfg: cfg, log: logger}
+	return &Delivery{db: db, client: client, slots: newHostSlots(cfg.MaxConnsPerHost), box: box, now: time.Now, cfg: cfg}
 }
 
 // WithClock returns a copy of s reading time from now, for tests of time-dependent
 // signing (rotation grace). A function, not a method: every exported method of
-// Sender is registered as an activity.
-func WithClock(s *Sender, now func() time.Time) *Sender {
+// Delivery is registered as an activity.
+func WithClock(s *Delivery, now func() time.Time) *Delivery {
 	c := *s
 	c.now = now
 	return &c
@@ -118,7 +120,7 @@ type ListSubscribersResult struct {
 }
 
 // ListSubscribers returns the next page of the user's active webhooks subscribed to the event.
-func (s *Sender) ListSubscribers(ctx context.Context, in ListSubscribersInput) (ListSubscribersResult, error) {
+func (s *Delivery) ListSubscribers(ctx context.Context, in ListSubscribersInput) (ListSubscribersResult, error) {
 	subs, err := models.ListSubscribers(ctx, s.db, in.UserID, string(in.Event), in.After, s.cfg.DispatchPageSize)
 	if err != nil {
 		return ListSubscribersResult{}, err
@@ -135,13 +137,10 @@ func (s *Sender) ListSubscribers(ctx context.Context, in ListSubscribersInput) (
 
 // CompleteInput is the final outcome of one delivery.
 type CompleteInput struct {
-	DeliveryID   string                   `json:"deliveryId"`
-	WebhookID    string                   `json:"webhookId"`
-	Kind         string                   `json:"kind"`
-	RedeliveryOf string                   `json:"redeliveryOf,omitempty"`
-	EventID      string                   `json:"eventId"`
-	Event        events.NotificationEvent `json:"event"`
-	Succeeded    bool                     `json:"succeeded"`
+	delivery.Identity
+	EventID   string                   `json:"eventId"`
+	Event     events.NotificationEvent `json:"event"`
+	Succeeded bool                     `json:"succeeded"`
 	// Skipped closes a delivery that stopped without a final attempt; Error says why.
 	Skipped    bool   `json:"skipped,omitempty"`
 	Attempts   int    `json:"attempts"`
@@ -160,15 +159,14 @@ type CompleteResult struct {
 // Complete closes the delivery's log row and updates the webhook's failure streak in
 // one statement. It is idempotent, so it retries database errors on its own policy
 // without ever counting a failure twice.
-func (s *Sender) Complete(ctx context.Context, in CompleteInput) (CompleteResult, error) {
+func (s *Delivery) Complete(ctx context.Context, in CompleteInput) (CompleteResult, error) {
 	if in.Skipped {
 		if _, err := models.SkipDelivery(ctx, s.db, in.DeliveryID, in.Error); err != nil {
 			return CompleteResult{}, err
 		}
 		return CompleteResult{}, nil
 	}
-	info := activity.GetInfo(ctx)
-	d := deliveryRow(in.DeliveryID, in.WebhookID, in.Kind, in.RedeliveryOf, in.EventID, in.Event, info)
+	d := deliveryRow(ctx, in.Identity, in.EventID, in.Event)
 	reason := fmt.Sprintf("disabled after %d consecutive failed deliveries", s.cfg.DisableAfterFailures)
 	res, err := models.CompleteDelivery(ctx, s.db, models.Completion{
 		Delivery:       d,
@@ -184,26 +182,29 @@ func (s *Sender) Complete(ctx context.Context, in CompleteInput) (CompleteResult
 		return CompleteResult{}, err
 	}
 	if res.Completed {
-		s.cfg.Metrics.delivery(in.Kind, in.Succeeded)
+		s.cfg.Metrics.finished(in.Kind, in.Succeeded)
 	}
 	if res.Completed && res.Disabled && !in.Succeeded {
-		s.log.WarnContext(ctx, "webhook disabled", "webhook_id", in.WebhookID, "failure_count", res.FailureCount)
+		activity.GetLogger(ctx).Warn("webhook disabled", "webhook_id", in.WebhookID, "failure_count", res.FailureCount)
 	}
 	return CompleteResult{FailureCount: res.FailureCount, Disabled: res.Disabled}, nil
 }
 
-func deliveryRow(deliveryID, webhookID, kind, redeliveryOf, eventID string, event events.NotificationEvent, info activity.Info) models.Delivery {
+// deliveryRow is the delivery log row of the delivery id names, for event eventID,
+// written by the workflow run this activity belongs to.
+func deliveryRow(ctx context.Context, id delivery.Identity, eventID string, event events.NotificationEvent) models.Delivery {
+	run := activity.GetInfo(ctx).WorkflowExecution
 	d := models.Delivery{
-		ID:         deliveryID,
-		WebhookID:  webhookID,
+		ID:         id.DeliveryID,
+		WebhookID:  id.WebhookID,
 		EventID:    eventID,
 		Event:      string(event),
-		Kind:       kind,
-		WorkflowID: info.WorkflowExecution.ID,
-		RunID:      info.WorkflowExecution.RunID,
+		Kind:       id.Kind,
+		WorkflowID: run.ID,
+		RunID:      run.RunID,
 	}
-	if redeliveryOf != "" {
-		d.RedeliveryOf = &redeliveryOf
+	if id.RedeliveryOf != "" {
+		d.RedeliveryOf = &id.RedeliveryOf
 	}
 	return d
 }
@@ -211,7 +212,7 @@ func deliveryRow(deliveryID, webhookID, kind, redeliveryOf, eventID string, even
 // withDBRetry runs op until it succeeds, ctx ends or DBRetryTimeout passes, while the
 // database is unreachable; any other error (a constraint, a missing row) is returned at
 // once, since waiting cannot change it.
-func (s *Sender) withDBRetry(ctx context.Context, op func(context.Context) error) error {
+func (s *Delivery) withDBRetry(ctx context.Context, op func(context.Context) error) error {
 	deadline := time.Now().Add(s.cfg.DBRetryTimeout)
 	wait := 100 * time.Millisecond
 	for {
@@ -219,15 +220,13 @@ func (s *Sender) withDBRetry(ctx context.Context, op func(context.Context) error
 		if err == nil || !models.IsUnavailable(err) || time.Now().Add(wait).After(deadline) {
 			return err
 		}
-		s.log.WarnContext(ctx, "database unavailable, retrying", "error", err, "wait", wait)
+		activity.GetLogger(ctx).Warn("database unavailable, retrying", "error", err, "wait", wait)
 		select {
 		case <-ctx.Done():
 			return errors.Join(err, ctx.Err())
 		case <-time.After(wait):
 		}
-		if activity.IsActivity(ctx) {
-			activity.RecordHeartbeat(ctx)
-		}
+		activity.RecordHeartbeat(ctx)
 		wait = min(wait*2, 2*time.Second)
 	}
 }
@@ -235,14 +234,10 @@ func (s *Sender) withDBRetry(ctx context.Context, op func(context.Context) error
 // ours is the failure of an attempt that sent nothing because of the service itself:
 // retryable, with a wait that grows with the activity's executions up to
 // InfraRetryMaxInterval, so a long outage is polled gently and picked up soon after it ends.
-func (s *Sender) ours(ctx context.Context, errType, msg string, cause error) error {
+func (s *Delivery) ours(ctx context.Context, errType, msg string, cause error) error {
 	s.cfg.Metrics.infraRetry(errType)
-	s.log.WarnContext(ctx, "nothing sent, will retry", "error_type", errType, "error", cause)
-	var attempt int32 = 1
-	if activity.IsActivity(ctx) {
-		attempt = activity.GetInfo(ctx).Attempt
-	}
-	wait := time.Second << min(max(attempt-1, 0), 10)
+	activity.GetLogger(ctx).Warn("nothing sent, will retry", "error_type", errType, "error", cause)
+	wait := time.Second << min(max(activity.GetInfo(ctx).Attempt-1, 0), 10)
 	return temporal.NewApplicationErrorWithOptions(msg, errType, temporal.ApplicationErrorOptions{
 		NextRetryDelay: min(wait, s.cfg.InfraRetryMaxInterval),
 	})

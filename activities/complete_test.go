@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/assetsup/webhooks/activities"
+	"github.com/assetsup/webhooks/delivery"
 	"github.com/assetsup/webhooks/events"
 	"github.com/assetsup/webhooks/internal/testenv"
 	"github.com/assetsup/webhooks/models"
@@ -20,18 +21,16 @@ import (
 )
 
 // outcome is the final outcome of a fresh delivery of LOW_STOCK to h.
-func outcome(h hook, kind string, succeeded bool) activities.CompleteInput {
+func outcome(h hook, kind delivery.Kind, succeeded bool) activities.CompleteInput {
 	in := activities.CompleteInput{
-		DeliveryID: uuid.NewString(),
-		WebhookID:  h.ID,
-		Kind:       kind,
+		Identity:   delivery.Identity{DeliveryID: uuid.NewString(), WebhookID: h.ID, Kind: kind},
 		EventID:    "evt_" + uuid.NewString(),
 		Event:      events.LowStock,
 		Succeeded:  succeeded,
 		Attempts:   3,
 		StatusCode: 200,
 	}
-	if kind == models.KindTest {
+	if kind == delivery.KindTest {
 		in.EventID, in.Event = "", events.Test
 	}
 	if !succeeded {
@@ -40,7 +39,7 @@ func outcome(h hook, kind string, succeeded bool) activities.CompleteInput {
 	return in
 }
 
-func complete(t *testing.T, env *testsuite.TestActivityEnvironment, s *activities.Sender, in activities.CompleteInput) activities.CompleteResult {
+func complete(t *testing.T, env *testsuite.TestActivityEnvironment, s *activities.Delivery, in activities.CompleteInput) activities.CompleteResult {
 	t.Helper()
 	val, err := env.ExecuteActivity(s.Complete, in)
 	require.NoError(t, err)
@@ -49,22 +48,22 @@ func complete(t *testing.T, env *testsuite.TestActivityEnvironment, s *activitie
 	return res
 }
 
-// completeSender builds a Sender for recording outcomes; it never sends.
-func completeSender(t *testing.T, db bun.IDB, box *secrets.Box, disableAfter int) *activities.Sender {
+// completeActivities builds the activities for recording outcomes; they never send.
+func completeActivities(t *testing.T, db bun.IDB, box *secrets.Box, disableAfter int) *activities.Delivery {
 	t.Helper()
 	cfg := testConfig()
 	cfg.DisableAfterFailures = disableAfter
-	return newSender(t, db, box, cfg, time.Second)
+	return newActivities(t, db, box, cfg, time.Second)
 }
 
 func TestCompleteTracksFailureStreak(t *testing.T) {
 	db, box := testenv.DB(t), testenv.Box(t)
-	s := completeSender(t, db, box, 0)
+	s := completeActivities(t, db, box, 0)
 	env := newEnv(t, s)
 	h := createHook(t, db, box, "user-"+uuid.NewString(), "http://127.0.0.1:9/never")
 
 	for i := 1; i <= 3; i++ {
-		res := complete(t, env, s, outcome(h, models.KindEvent, false))
+		res := complete(t, env, s, outcome(h, delivery.KindEvent, false))
 		assert.Equal(t, i, res.FailureCount)
 		assert.False(t, res.Disabled)
 	}
@@ -73,7 +72,7 @@ func TestCompleteTracksFailureStreak(t *testing.T) {
 	require.NotNil(t, w.LastTriggeredAt)
 	assert.True(t, w.IsActive, "DisableAfterFailures 0 never switches a webhook off")
 
-	in := outcome(h, models.KindEvent, true)
+	in := outcome(h, delivery.KindEvent, true)
 	res := complete(t, env, s, in)
 	assert.Equal(t, 0, res.FailureCount)
 	assert.False(t, res.Disabled)
@@ -82,8 +81,8 @@ func TestCompleteTracksFailureStreak(t *testing.T) {
 	require.NotNil(t, w2.LastTriggeredAt)
 	assert.False(t, w2.LastTriggeredAt.Before(*w.LastTriggeredAt))
 
-	d := delivery(t, db, h.ID, in.DeliveryID)
-	assert.Equal(t, models.StatusSucceeded, d.Status)
+	d := logRow(t, db, h.ID, in.DeliveryID)
+	assert.Equal(t, delivery.OutcomeSucceeded, d.Status)
 	assert.Equal(t, 3, d.Attempts)
 	assert.NotNil(t, d.CompletedAt)
 	assert.Equal(t, in.EventID, d.EventID)
@@ -91,11 +90,11 @@ func TestCompleteTracksFailureStreak(t *testing.T) {
 
 func TestCompleteIsIdempotent(t *testing.T) {
 	db, box := testenv.DB(t), testenv.Box(t)
-	s := completeSender(t, db, box, 0)
+	s := completeActivities(t, db, box, 0)
 	env := newEnv(t, s)
 	h := createHook(t, db, box, "user-"+uuid.NewString(), "http://127.0.0.1:9/never")
 
-	in := outcome(h, models.KindEvent, false)
+	in := outcome(h, delivery.KindEvent, false)
 	complete(t, env, s, in)
 	complete(t, env, s, in) // the local activity retried after its first run committed
 	assert.Equal(t, 1, webhook(t, db, h).FailureCount, "a retried Complete counted the failure twice")
@@ -105,37 +104,37 @@ func TestCompleteIsIdempotent(t *testing.T) {
 	late.Succeeded, late.StatusCode, late.Error = true, 200, ""
 	complete(t, env, s, late)
 	assert.Equal(t, 1, webhook(t, db, h).FailureCount)
-	d := delivery(t, db, h.ID, in.DeliveryID)
-	assert.Equal(t, models.StatusFailed, d.Status)
+	d := logRow(t, db, h.ID, in.DeliveryID)
+	assert.Equal(t, delivery.OutcomeFailed, d.Status)
 	require.NotNil(t, d.LastError)
 	assert.Equal(t, in.Error, *d.LastError)
 }
 
 func TestCompleteTestDeliveryLeavesStreak(t *testing.T) {
 	db, box := testenv.DB(t), testenv.Box(t)
-	s := completeSender(t, db, box, 2)
+	s := completeActivities(t, db, box, 2)
 	env := newEnv(t, s)
 	h := createHook(t, db, box, "user-"+uuid.NewString(), "http://127.0.0.1:9/never")
 
-	complete(t, env, s, outcome(h, models.KindEvent, false))
+	complete(t, env, s, outcome(h, delivery.KindEvent, false))
 	for range 3 {
-		complete(t, env, s, outcome(h, models.KindTest, false))
+		complete(t, env, s, outcome(h, delivery.KindTest, false))
 	}
-	complete(t, env, s, outcome(h, models.KindTest, true))
+	complete(t, env, s, outcome(h, delivery.KindTest, true))
 	w := webhook(t, db, h)
 	assert.Equal(t, 1, w.FailureCount, "test deliveries must not touch the streak")
 	assert.True(t, w.IsActive, "failed tests must not switch the webhook off")
 
-	in := outcome(h, models.KindTest, false)
+	in := outcome(h, delivery.KindTest, false)
 	complete(t, env, s, in)
-	d := delivery(t, db, h.ID, in.DeliveryID)
-	assert.Equal(t, models.StatusFailed, d.Status)
-	assert.Equal(t, models.KindTest, d.Kind)
+	d := logRow(t, db, h.ID, in.DeliveryID)
+	assert.Equal(t, delivery.OutcomeFailed, d.Status)
+	assert.Equal(t, delivery.KindTest, d.Kind)
 }
 
 func TestCompleteCountsConcurrentFailuresExactly(t *testing.T) {
 	db, box := testenv.DB(t), testenv.Box(t)
-	s := completeSender(t, db, box, 0)
+	s := completeActivities(t, db, box, 0)
 	h := createHook(t, db, box, "user-"+uuid.NewString(), "http://127.0.0.1:9/never")
 
 	const n = 50
@@ -149,7 +148,7 @@ func TestCompleteCountsConcurrentFailuresExactly(t *testing.T) {
 	for i := range n {
 		wg.Go(func() {
 			<-start
-			_, errs[i] = envs[i].ExecuteActivity(s.Complete, outcome(h, models.KindEvent, false))
+			_, errs[i] = envs[i].ExecuteActivity(s.Complete, outcome(h, delivery.KindEvent, false))
 		})
 	}
 	close(start)
@@ -159,25 +158,25 @@ func TestCompleteCountsConcurrentFailuresExactly(t *testing.T) {
 	}
 	assert.Equal(t, n, webhook(t, db, h).FailureCount)
 
-	ds, err := models.ListDeliveries(context.Background(), db, h.ID, models.StatusFailed, 100, nil)
+	ds, err := models.ListDeliveries(context.Background(), db, h.ID, delivery.OutcomeFailed, 100, nil)
 	require.NoError(t, err)
 	assert.Len(t, ds, n)
 }
 
 func TestCompleteDisablesAfterConsecutiveFailures(t *testing.T) {
 	db, box := testenv.DB(t), testenv.Box(t)
-	s := completeSender(t, db, box, 10)
+	s := completeActivities(t, db, box, 10)
 	env := newEnv(t, s)
 	h := createHook(t, db, box, "user-"+uuid.NewString(), "http://127.0.0.1:9/never")
 
 	// A success in the middle restarts the streak.
 	for range 9 {
-		complete(t, env, s, outcome(h, models.KindEvent, false))
+		complete(t, env, s, outcome(h, delivery.KindEvent, false))
 	}
-	complete(t, env, s, outcome(h, models.KindEvent, true))
+	complete(t, env, s, outcome(h, delivery.KindEvent, true))
 
 	for i := 1; i <= 10; i++ {
-		res := complete(t, env, s, outcome(h, models.KindEvent, false))
+		res := complete(t, env, s, outcome(h, delivery.KindEvent, false))
 		assert.Equal(t, i, res.FailureCount)
 		assert.Equal(t, i == 10, res.Disabled, "failure %d", i)
 	}
@@ -187,12 +186,14 @@ func TestCompleteDisablesAfterConsecutiveFailures(t *testing.T) {
 	require.NotNil(t, w.DisabledReason)
 	assert.Contains(t, *w.DisabledReason, "10 consecutive failed deliveries")
 	assert.NotNil(t, w.DisabledAt)
-	assert.Contains(t, testenv.Logs.String(), h.ID, "switching a webhook off is logged")
+	// Through the activity's logger, which names the activity and the run.
+	assert.True(t, logged(`"msg":"webhook disabled"`, `"ActivityType":"Complete"`, `"WorkflowID":`, `"webhook_id":"`+h.ID+`"`),
+		"switching a webhook off is logged")
 }
 
 func TestCompleteKeepsTheFirstDisabledReason(t *testing.T) {
 	db, box := testenv.DB(t), testenv.Box(t)
-	s := completeSender(t, db, box, 1)
+	s := completeActivities(t, db, box, 1)
 	env := newEnv(t, s)
 	h := createHook(t, db, box, "user-"+uuid.NewString(), "http://127.0.0.1:9/never")
 	off := false
@@ -200,7 +201,7 @@ func TestCompleteKeepsTheFirstDisabledReason(t *testing.T) {
 	require.NoError(t, err)
 
 	// A delivery already in flight when the user paused the webhook fails afterwards.
-	complete(t, env, s, outcome(h, models.KindEvent, false))
+	complete(t, env, s, outcome(h, delivery.KindEvent, false))
 	w := webhook(t, db, h)
 	assert.False(t, w.IsActive)
 	require.NotNil(t, w.DisabledReason)
@@ -209,12 +210,12 @@ func TestCompleteKeepsTheFirstDisabledReason(t *testing.T) {
 
 func TestCompleteForDeletedWebhook(t *testing.T) {
 	db, box := testenv.DB(t), testenv.Box(t)
-	s := completeSender(t, db, box, 10)
+	s := completeActivities(t, db, box, 10)
 	env := newEnv(t, s)
 	h := createHook(t, db, box, "user-"+uuid.NewString(), "http://127.0.0.1:9/never")
 	require.NoError(t, models.DeleteWebhook(context.Background(), db, h.UserID, h.ID))
 
-	res := complete(t, env, s, outcome(h, models.KindEvent, false))
+	res := complete(t, env, s, outcome(h, delivery.KindEvent, false))
 	assert.Equal(t, activities.CompleteResult{}, res)
 }
 
@@ -223,33 +224,33 @@ func TestCompleteForDeletedWebhook(t *testing.T) {
 func TestCompleteSkipped(t *testing.T) {
 	db, box := testenv.DB(t), testenv.Box(t)
 	ctx := context.Background()
-	s := completeSender(t, db, box, 10)
+	s := completeActivities(t, db, box, 10)
 	env := newEnv(t, s)
 	tests := []struct {
 		name       string
-		give       string // the delivery's row before: "" none, or its status
-		wantStatus string // "" for no row
+		give       delivery.Outcome // the delivery's row before: "" none, or its status
+		wantStatus delivery.Outcome // "" for no row
 		wantError  string
 	}{
-		{name: "pending row", give: models.StatusPending, wantStatus: models.StatusSkipped, wantError: "webhook inactive"},
+		{name: "pending row", give: delivery.OutcomePending, wantStatus: delivery.OutcomeSkipped, wantError: "webhook inactive"},
 		{name: "no attempt made", give: "", wantStatus: ""},
-		{name: "already completed", give: models.StatusFailed, wantStatus: models.StatusFailed, wantError: "receiver answered HTTP 500"},
+		{name: "already completed", give: delivery.OutcomeFailed, wantStatus: delivery.OutcomeFailed, wantError: "receiver answered HTTP 500"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := createHook(t, db, box, "user-"+uuid.NewString(), "http://127.0.0.1:9/never")
 			// One earlier failure, so a counter the skip touched would show.
-			complete(t, env, s, outcome(h, models.KindEvent, false))
+			complete(t, env, s, outcome(h, delivery.KindEvent, false))
 			before := webhook(t, db, h)
 			require.Equal(t, 1, before.FailureCount)
 
-			in := outcome(h, models.KindEvent, false)
+			in := outcome(h, delivery.KindEvent, false)
 			in.Attempts = 1
 			row := models.Delivery{ID: in.DeliveryID, WebhookID: h.ID, EventID: in.EventID, Event: string(in.Event), Kind: in.Kind}
 			switch tt.give {
-			case models.StatusPending:
+			case delivery.OutcomePending:
 				require.NoError(t, models.RecordAttempt(ctx, db, models.Attempt{Delivery: row, Number: 1, StatusCode: 500, Error: "receiver answered HTTP 500"}))
-			case models.StatusFailed:
+			case delivery.OutcomeFailed:
 				complete(t, env, s, in)
 				before = webhook(t, db, h)
 			}
@@ -260,9 +261,9 @@ func TestCompleteSkipped(t *testing.T) {
 			complete(t, env, s, skip) // retried after its first run committed
 
 			if tt.wantStatus == "" {
-				noDelivery(t, db, h.ID, in.DeliveryID)
+				noLogRow(t, db, h.ID, in.DeliveryID)
 			} else {
-				d := delivery(t, db, h.ID, in.DeliveryID)
+				d := logRow(t, db, h.ID, in.DeliveryID)
 				assert.Equal(t, tt.wantStatus, d.Status)
 				require.NotNil(t, d.LastError)
 				assert.Equal(t, tt.wantError, *d.LastError)
@@ -282,7 +283,7 @@ func TestCompleteSkipped(t *testing.T) {
 func TestCompleteGoneSwitchesTheWebhookOff(t *testing.T) {
 	db, box := testenv.DB(t), testenv.Box(t)
 	ctx := context.Background()
-	s := completeSender(t, db, box, 10)
+	s := completeActivities(t, db, box, 10)
 	env := newEnv(t, s)
 	tests := []struct {
 		name       string
@@ -306,7 +307,7 @@ func TestCompleteGoneSwitchesTheWebhookOff(t *testing.T) {
 			}
 			before := webhook(t, db, h)
 
-			in := outcome(h, models.KindEvent, false)
+			in := outcome(h, delivery.KindEvent, false)
 			in.Attempts, in.StatusCode, in.Error, in.Gone = 1, 410, "receiver answered HTTP 410", true
 			res := complete(t, env, s, in)
 			assert.True(t, res.Disabled, "one 410 is enough, whatever DisableAfterFailures says")
@@ -320,8 +321,8 @@ func TestCompleteGoneSwitchesTheWebhookOff(t *testing.T) {
 			if before.DisabledAt != nil {
 				assert.True(t, before.DisabledAt.Equal(*w.DisabledAt), "the first switch-off keeps its time")
 			}
-			d := delivery(t, db, h.ID, in.DeliveryID)
-			assert.Equal(t, models.StatusFailed, d.Status)
+			d := logRow(t, db, h.ID, in.DeliveryID)
+			assert.Equal(t, delivery.OutcomeFailed, d.Status)
 		})
 	}
 }

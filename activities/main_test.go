@@ -22,6 +22,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/assetsup/webhooks/activities"
+	"github.com/assetsup/webhooks/delivery"
 	"github.com/assetsup/webhooks/events"
 	"github.com/assetsup/webhooks/internal/testenv"
 	"github.com/assetsup/webhooks/models"
@@ -98,27 +99,28 @@ func createHook(t *testing.T, db bun.IDB, box *secrets.Box, userID, url string) 
 	return hook{ID: id, UserID: userID, Secret: secret}
 }
 
-// testConfig is the sender configuration the tests start from.
+// testConfig is the activities' configuration the tests start from.
 func testConfig() activities.Config {
-	cfg := testenv.DefaultSenderConfig()
+	cfg := testenv.DefaultActivitiesConfig()
 	cfg.RetryAfterMax = time.Minute
 	cfg.DBRetryTimeout = 2 * time.Second
 	return cfg
 }
 
-// newSender builds a Sender whose client may reach 127.0.0.0/8 only (the test receivers).
-// The client's per-host cap is the sender's, as the worker builds them.
-func newSender(t *testing.T, db bun.IDB, box *secrets.Box, cfg activities.Config, timeout time.Duration) *activities.Sender {
+// newActivities builds the activities with a client that may reach 127.0.0.0/8 only
+// (the test receivers). The client's per-host cap is the activities', as the worker builds them.
+func newActivities(t *testing.T, db bun.IDB, box *secrets.Box, cfg activities.Config, timeout time.Duration) *activities.Delivery {
 	t.Helper()
 	cidrs, err := netguard.ParseCIDRs("127.0.0.0/8")
 	require.NoError(t, err)
 	client := activities.NewHTTPClient(timeout, cfg.MaxConnsPerHost, netguard.NewPolicy(false, cidrs))
-	return activities.NewSender(db, client, box, cfg, testenv.Logger(t))
+	return activities.NewDelivery(db, client, box, cfg)
 }
 
-// newEnv returns an activity test environment with s registered. The SDK's own log
-// lines go into testenv.Logs too, so the secret checks cover them.
-func newEnv(t *testing.T, s *activities.Sender) *testsuite.TestActivityEnvironment {
+// newEnv returns an activity test environment with s registered. Its logger, which
+// activity.GetLogger returns to the activities, writes into testenv.Logs, so what the
+// activities log can be asserted and the secret checks cover the SDK's lines too.
+func newEnv(t *testing.T, s *activities.Delivery) *testsuite.TestActivityEnvironment {
 	t.Helper()
 	var suite testsuite.WorkflowTestSuite
 	suite.SetLogger(tlog.NewStructuredLogger(testenv.Logger(t)))
@@ -129,7 +131,7 @@ func newEnv(t *testing.T, s *activities.Sender) *testsuite.TestActivityEnvironme
 
 // send runs the Send activity once. Every error it returns is checked for secrets and
 // for the receiver's query-string token.
-func send(t *testing.T, env *testsuite.TestActivityEnvironment, s *activities.Sender, in activities.SendInput) (activities.SendResult, error) {
+func send(t *testing.T, env *testsuite.TestActivityEnvironment, s *activities.Delivery, in activities.SendInput) (activities.SendResult, error) {
 	t.Helper()
 	val, err := env.ExecuteActivity(s.Send, in)
 	if err != nil {
@@ -143,7 +145,7 @@ func send(t *testing.T, env *testsuite.TestActivityEnvironment, s *activities.Se
 
 // execute runs Send once like send, but asserts nothing, so it may run off the test's
 // goroutine: for attempts made side by side, each in an environment of its own.
-func execute(env *testsuite.TestActivityEnvironment, s *activities.Sender, in activities.SendInput) (activities.SendResult, error) {
+func execute(env *testsuite.TestActivityEnvironment, s *activities.Delivery, in activities.SendInput) (activities.SendResult, error) {
 	val, err := env.ExecuteActivity(s.Send, in)
 	if err != nil {
 		return activities.SendResult{}, err
@@ -172,9 +174,7 @@ const testMaxAttempts = 3
 // eventInput is an event delivery of LOW_STOCK to webhookID, with the tests' budget.
 func eventInput(webhookID string) activities.SendInput {
 	return activities.SendInput{
-		DeliveryID:  uuid.NewString(),
-		WebhookID:   webhookID,
-		Kind:        models.KindEvent,
+		Identity:    delivery.Identity{DeliveryID: uuid.NewString(), WebhookID: webhookID, Kind: delivery.KindEvent},
 		MaxAttempts: testMaxAttempts,
 		Backoff:     testBackoff,
 		Payload: events.Payload{
@@ -246,16 +246,16 @@ func (r *receiver) Hits() []hit {
 	return append([]hit(nil), r.hits...)
 }
 
-// delivery reads a delivery row back.
-func delivery(t *testing.T, db bun.IDB, webhookID, deliveryID string) *models.Delivery {
+// logRow reads a delivery log row back.
+func logRow(t *testing.T, db bun.IDB, webhookID, deliveryID string) *models.Delivery {
 	t.Helper()
 	d, err := models.GetDelivery(context.Background(), db, webhookID, deliveryID)
 	require.NoError(t, err)
 	return d
 }
 
-// noDelivery asserts that deliveryID has no row: nothing was claimed or recorded.
-func noDelivery(t *testing.T, db bun.IDB, webhookID, deliveryID string) {
+// noLogRow asserts that deliveryID has no row: nothing was claimed or recorded.
+func noLogRow(t *testing.T, db bun.IDB, webhookID, deliveryID string) {
 	t.Helper()
 	_, err := models.GetDelivery(context.Background(), db, webhookID, deliveryID)
 	assert.ErrorIs(t, err, models.ErrNotFound, "a delivery row exists")

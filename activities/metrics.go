@@ -4,6 +4,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/assetsup/webhooks/delivery"
 )
 
 // Metrics are the delivery measurements the worker exports beside the SDK's own.
@@ -54,13 +56,13 @@ func (m *Metrics) infraRetry(errType string) {
 	m.infra.WithLabelValues(errType).Inc()
 }
 
-func (m *Metrics) delivery(kind string, succeeded bool) {
+func (m *Metrics) finished(kind delivery.Kind, succeeded bool) {
 	if m == nil {
 		return
 	}
-	outcome := "failed"
+	outcome := delivery.OutcomeFailed
 	if succeeded {
-		outcome = "succeeded"
+		outcome = delivery.OutcomeSucceeded
 	}
-	m.deliveries.WithLabelValues(kind, outcome).Inc()
+	m.deliveries.WithLabelValues(string(kind), string(outcome)).Inc()
 }

@@ -13,8 +13,8 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/assetsup/webhooks/activities"
+	"github.com/assetsup/webhooks/delivery"
 	"github.com/assetsup/webhooks/internal/testenv"
-	"github.com/assetsup/webhooks/models"
 	"github.com/assetsup/webhooks/secrets"
 )
 
@@ -76,7 +76,7 @@ func outageBeforeTheRead(t *testing.T, pg *testenv.PrivatePostgres, db bun.IDB, 
 	rcv := newReceiver(t, status(http.StatusOK))
 	h := createHook(t, db, box, "user-"+uuid.NewString(), rcv.URL)
 	cfg, reg := outageConfig()
-	s := newSender(t, db, box, cfg, 5*time.Second)
+	s := newActivities(t, db, box, cfg, 5*time.Second)
 	env := newEnv(t, s)
 	in := eventInput(h.ID)
 
@@ -95,9 +95,9 @@ func outageBeforeTheRead(t *testing.T, pg *testenv.PrivatePostgres, db bun.IDB, 
 	require.NoError(t, err)
 	assert.Equal(t, 1, res.Attempt, "the outage used an attempt")
 	assert.Len(t, rcv.Hits(), 1)
-	d := delivery(t, db, h.ID, in.DeliveryID)
+	d := logRow(t, db, h.ID, in.DeliveryID)
 	assert.Equal(t, 1, d.Attempts)
-	assert.Equal(t, models.StatusSucceeded, d.Status)
+	assert.Equal(t, delivery.OutcomeSucceeded, d.Status)
 }
 
 // outageBeforeTheClaim: the database goes while an attempt queues for a connection,
@@ -119,7 +119,7 @@ func outageBeforeTheClaim(t *testing.T, pg *testenv.PrivatePostgres, db bun.IDB,
 	cfg, reg := outageConfig()
 	cfg.MaxConnsPerHost = 1
 	cfg.ConnWaitTimeout = 30 * time.Second
-	s := newSender(t, db, box, cfg, 10*time.Second)
+	s := newActivities(t, db, box, cfg, 10*time.Second)
 	first, second := eventInput(h.ID), eventInput(h.ID)
 
 	var wg sync.WaitGroup
@@ -142,13 +142,13 @@ func outageBeforeTheClaim(t *testing.T, pg *testenv.PrivatePostgres, db bun.IDB,
 	assertOurs(t, secondErr, activities.ErrTypeDatabase, cfg)
 	assert.Len(t, rcv.Hits(), 1, "an attempt was sent without its claim")
 	assert.Equal(t, 1.0, infraRetries(t, reg, activities.ErrTypeDatabase))
-	assert.True(t, logged(`"msg":"record attempt"`, first.DeliveryID), "the lost record is not logged")
+	assert.True(t, logged(`"msg":"record attempt"`, `"ActivityType":"Send"`, first.DeliveryID), "the lost record is not logged")
 
 	pg.Start()
-	d := delivery(t, db, h.ID, first.DeliveryID)
+	d := logRow(t, db, h.ID, first.DeliveryID)
 	assert.Equal(t, 1, d.Attempts, "the sent attempt was claimed before it went out")
-	assert.Equal(t, models.StatusPending, d.Status, "the answer could not be recorded")
-	noDelivery(t, db, h.ID, second.DeliveryID)
+	assert.Equal(t, delivery.OutcomePending, d.Status, "the answer could not be recorded")
+	noLogRow(t, db, h.ID, second.DeliveryID)
 
 	res, err := send(t, newEnv(t, s), s, second)
 	require.NoError(t, err)

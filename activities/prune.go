@@ -3,6 +3,8 @@ package activities
 import (
 	"context"
 
+	"go.temporal.io/sdk/activity"
+
 	"github.com/assetsup/webhooks/models"
 )
 
@@ -15,13 +17,13 @@ type PruneResult struct {
 }
 
 // PruneDeliveries removes delivery log rows older than WEBHOOK_DELIVERY_RETENTION.
-func (s *Sender) PruneDeliveries(ctx context.Context) (PruneResult, error) {
+func (s *Delivery) PruneDeliveries(ctx context.Context) (PruneResult, error) {
 	n, err := models.PruneDeliveries(ctx, s.db, s.now().Add(-s.cfg.DeliveryRetention), pruneBatch)
 	if err != nil {
 		return PruneResult{Deleted: n}, err
 	}
 	if n > 0 {
-		s.log.InfoContext(ctx, "pruned delivery log", "deleted", n, "retention", s.cfg.DeliveryRetention.String())
+		activity.GetLogger(ctx).Info("pruned delivery log", "deleted", n, "retention", s.cfg.DeliveryRetention.String())
 	}
 	return PruneResult{Deleted: n}, nil
 }

@@ -19,6 +19,7 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/assetsup/webhooks/delivery"
 	"github.com/assetsup/webhooks/events"
 	"github.com/assetsup/webhooks/models"
 	"github.com/assetsup/webhooks/netguard"
@@ -56,11 +57,8 @@ func NewHTTPClient(timeout time.Duration, maxConnsPerHost int, policy *netguard.
 // SendInput names one delivery attempt. It carries the event, never the secret:
 // Temporal history is visible to operators.
 type SendInput struct {
-	DeliveryID   string         `json:"deliveryId"`
-	WebhookID    string         `json:"webhookId"`
-	Kind         string         `json:"kind"`
-	RedeliveryOf string         `json:"redeliveryOf,omitempty"`
-	Payload      events.Payload `json:"payload"`
+	delivery.Identity
+	Payload events.Payload `json:"payload"`
 	// MaxAttempts is the receiver's budget of HTTP attempts for this delivery, and
 	// Backoff the waits between them, both fixed when the workflow run started. Send
 	// keeps the budget itself, counting only requests it sent (see models.ClaimAttempt),
@@ -109,8 +107,7 @@ type SendFailure struct {
 // network error after the request went out) use one of its attempts and end the
 // delivery on the last one. Ours (the database, waiting for a connection slot) send
 // nothing, cost nothing, and are retried by Temporal for as long as they last.
-func (s *Sender) Send(ctx context.Context, in SendInput) (SendResult, error) {
-	info := activity.GetInfo(ctx)
+func (s *Delivery) Send(ctx context.Context, in SendInput) (SendResult, error) {
 	target, res, err, done := s.target(ctx, in)
 	if done {
 		return res, err
@@ -138,7 +135,7 @@ func (s *Sender) Send(ctx context.Context, in SendInput) (SendResult, error) {
 	release = sync.OnceFunc(release)
 	defer release()
 
-	row := deliveryRow(in.DeliveryID, in.WebhookID, in.Kind, in.RedeliveryOf, in.Payload.ID, in.Payload.Event, info)
+	row := deliveryRow(ctx, in.Identity, in.Payload.ID, in.Payload.Event)
 	row.RequestBody = body
 	var attempt int
 	err = s.withDBRetry(ctx, func(ctx context.Context) error {
@@ -199,7 +196,7 @@ func (s *Sender) Send(ctx context.Context, in SendInput) (SendResult, error) {
 // target reads the webhook and what earlier attempts recorded, and says whether the
 // delivery is already settled (done), with the result to return: the webhook is gone
 // or off, the delivery succeeded or was closed, or its attempts are used up.
-func (s *Sender) target(ctx context.Context, in SendInput) (*models.DeliveryTarget, SendResult, error, bool) {
+func (s *Delivery) target(ctx context.Context, in SendInput) (*models.DeliveryTarget, SendResult, error, bool) {
 	var t *models.DeliveryTarget
 	err := s.withDBRetry(ctx, func(ctx context.Context) error {
 		var err error
@@ -214,14 +211,14 @@ func (s *Sender) target(ctx context.Context, in SendInput) (*models.DeliveryTarg
 	}
 	prior := SendFailure{Attempt: t.PriorAttempts, StatusCode: t.PriorStatusCode}
 	switch {
-	case t.PriorStatus == models.StatusSucceeded:
+	case t.PriorStatus == delivery.OutcomeSucceeded:
 		return t, SendResult{Attempt: t.PriorAttempts, StatusCode: t.PriorStatusCode}, nil, true
-	case t.PriorCompleted && t.PriorStatus == models.StatusSkipped:
+	case t.PriorCompleted && t.PriorStatus == delivery.OutcomeSkipped:
 		return t, SendResult{Skipped: true, Reason: t.PriorError, Attempt: t.PriorAttempts}, nil, true
 	case t.PriorCompleted:
 		return t, SendResult{}, temporal.NewNonRetryableApplicationError(
 			"delivery already completed: "+t.PriorError, ErrTypeCompleted, nil, prior), true
-	case !t.IsActive && in.Kind != models.KindTest:
+	case !t.IsActive && in.Kind != delivery.KindTest:
 		return t, SendResult{Skipped: true, Reason: "webhook inactive", Attempt: t.PriorAttempts}, nil, true
 	case t.PriorAttempts >= budget(in):
 		// An earlier run sent the last attempt but did not live to report it.
@@ -231,7 +228,7 @@ func (s *Sender) target(ctx context.Context, in SendInput) (*models.DeliveryTarg
 	return t, SendResult{}, nil, false
 }
 
-func (s *Sender) newRequest(ctx context.Context, t *models.DeliveryTarget, in SendInput, body []byte) (*http.Request, error) {
+func (s *Delivery) newRequest(ctx context.Context, t *models.DeliveryTarget, in SendInput, body []byte) (*http.Request, error) {
 	keys, err := s.signingSecrets(ctx, t)
 	if err != nil {
 		return nil, err
@@ -257,7 +254,7 @@ func (s *Sender) newRequest(ctx context.Context, t *models.DeliveryTarget, in Se
 
 // signingSecrets unseals the current secret and, inside the rotation grace period,
 // the previous one: newest first.
-func (s *Sender) signingSecrets(ctx context.Context, t *models.DeliveryTarget) ([]string, error) {
+func (s *Delivery) signingSecrets(ctx context.Context, t *models.DeliveryTarget) ([]string, error) {
 	current, err := s.box.Open(t.ID, t.SecretSealed, t.SecretKeyVersion)
 	if err != nil {
 		// Our misconfiguration (WEBHOOK_SECRET_KEY or _OLD_KEYS), never the receiver's:
@@ -276,17 +273,17 @@ func (s *Sender) signingSecrets(ctx context.Context, t *models.DeliveryTarget) (
 
 // record writes the attempt to the delivery log. A failure to log does not change the
 // attempt's outcome: the delivery itself already happened, or did not.
-func (s *Sender) record(ctx context.Context, a models.Attempt) {
+func (s *Delivery) record(ctx context.Context, a models.Attempt) {
 	err := s.withDBRetry(ctx, func(ctx context.Context) error { return models.RecordAttempt(ctx, s.db, a) })
 	if err != nil {
 		// The attempt is counted already (claimed before sending); only its detail is lost.
-		s.log.ErrorContext(ctx, "record attempt", "delivery_id", a.Delivery.ID, "error", err)
+		activity.GetLogger(ctx).Error("record attempt", "delivery_id", a.Delivery.ID, "error", err)
 	}
 }
 
 // transportFailure is a receiver's failure without an answer: the request went out
 // (the connection slot and the claim came first), so it uses the attempt.
-func (s *Sender) transportFailure(err error, msg string, attempt int, in SendInput) error {
+func (s *Delivery) transportFailure(err error, msg string, attempt int, in SendInput) error {
 	opts := receiverFailure(attempt, 0, in)
 	switch {
 	case netguard.IsForbidden(err):
@@ -299,7 +296,7 @@ func (s *Sender) transportFailure(err error, msg string, attempt int, in SendInp
 	}
 }
 
-func (s *Sender) statusFailure(ctx context.Context, in SendInput, resp *http.Response, msg string, attempt int) error {
+func (s *Delivery) statusFailure(ctx context.Context, in SendInput, resp *http.Response, msg string, attempt int) error {
 	opts := receiverFailure(attempt, resp.StatusCode, in)
 	switch resp.StatusCode {
 	case http.StatusGone:
@@ -309,7 +306,7 @@ func (s *Sender) statusFailure(ctx context.Context, in SendInput, resp *http.Res
 			return models.DeactivateWebhook(ctx, s.db, in.WebhookID, models.GoneReason)
 		})
 		if err != nil {
-			s.log.WarnContext(ctx, "deactivate after 410, left to the outcome step", "webhook_id", in.WebhookID, "error", err)
+			activity.GetLogger(ctx).Warn("deactivate after 410, left to the outcome step", "webhook_id", in.WebhookID, "error", err)
 		}
 		opts.NonRetryable = true
 		opts.NextRetryDelay = 0

@@ -24,6 +24,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/assetsup/webhooks/activities"
+	"github.com/assetsup/webhooks/delivery"
 	"github.com/assetsup/webhooks/events"
 	"github.com/assetsup/webhooks/internal/testenv"
 	"github.com/assetsup/webhooks/models"
@@ -80,7 +81,7 @@ func TestSendSignsTheBytesItSends(t *testing.T) {
 	db, box := testenv.DB(t), testenv.Box(t)
 	rcv := newReceiver(t, status(http.StatusOK))
 	h := createHook(t, db, box, "user-"+uuid.NewString(), rcv.URL+"/hooks/assetsup")
-	s := newSender(t, db, box, testConfig(), 5*time.Second)
+	s := newActivities(t, db, box, testConfig(), 5*time.Second)
 	in := eventInput(h.ID)
 
 	before := time.Now()
@@ -112,8 +113,8 @@ func TestSendSignsTheBytesItSends(t *testing.T) {
 	assert.Equal(t, ts, got.Header.Get("webhook-timestamp"))
 	assert.Equal(t, standardSignature(t, h.Secret, in.Payload.ID, ts, got.Body), got.Header.Get("webhook-signature"))
 
-	d := delivery(t, db, h.ID, in.DeliveryID)
-	assert.Equal(t, models.StatusSucceeded, d.Status)
+	d := logRow(t, db, h.ID, in.DeliveryID)
+	assert.Equal(t, delivery.OutcomeSucceeded, d.Status)
 	assert.Equal(t, got.Body, d.RequestBody)
 }
 
@@ -127,7 +128,7 @@ func TestSendRetriesSendIdenticalBodies(t *testing.T) {
 		w.WriteHeader(http.StatusOK)
 	})
 	h := createHook(t, db, box, "user-"+uuid.NewString(), rcv.URL)
-	s := newSender(t, db, box, testConfig(), 5*time.Second)
+	s := newActivities(t, db, box, testConfig(), 5*time.Second)
 	env := newEnv(t, s)
 	in := eventInput(h.ID)
 
@@ -138,8 +139,8 @@ func TestSendRetriesSendIdenticalBodies(t *testing.T) {
 		assert.False(t, appErr.NonRetryable())
 		assert.Equal(t, activities.SendFailure{Attempt: n, StatusCode: http.StatusInternalServerError}, failureOf(t, appErr))
 
-		d := delivery(t, db, h.ID, in.DeliveryID)
-		assert.Equal(t, models.StatusPending, d.Status)
+		d := logRow(t, db, h.ID, in.DeliveryID)
+		assert.Equal(t, delivery.OutcomePending, d.Status)
 		assert.Equal(t, n, d.Attempts)
 		require.NotNil(t, d.LastStatusCode)
 		assert.Equal(t, http.StatusInternalServerError, *d.LastStatusCode)
@@ -156,8 +157,8 @@ func TestSendRetriesSendIdenticalBodies(t *testing.T) {
 		assert.Equal(t, in.DeliveryID, h.Header.Get("X-AssetsUp-Delivery"))
 		assert.Equal(t, hits[0].Header.Get("webhook-id"), h.Header.Get("webhook-id"))
 	}
-	d := delivery(t, db, h.ID, in.DeliveryID)
-	assert.Equal(t, models.StatusSucceeded, d.Status)
+	d := logRow(t, db, h.ID, in.DeliveryID)
+	assert.Equal(t, delivery.OutcomeSucceeded, d.Status)
 	assert.Equal(t, hits[0].Body, d.RequestBody)
 
 	// A retry of an attempt that already succeeded (the worker died before reporting
@@ -180,7 +181,7 @@ func TestSendTimeout(t *testing.T) {
 		w.WriteHeader(http.StatusOK)
 	})
 	h := createHook(t, db, box, "user-"+uuid.NewString(), rcv.URL+"/slow?token=supersecret")
-	s := newSender(t, db, box, testConfig(), 300*time.Millisecond)
+	s := newActivities(t, db, box, testConfig(), 300*time.Millisecond)
 	in := eventInput(h.ID)
 
 	start := time.Now()
@@ -194,7 +195,7 @@ func TestSendTimeout(t *testing.T) {
 	assert.NotContains(t, appErr.Error(), rcv.Listener.Addr().String())
 	assert.NotContains(t, appErr.Error(), "/slow")
 
-	d := delivery(t, db, h.ID, in.DeliveryID)
+	d := logRow(t, db, h.ID, in.DeliveryID)
 	assert.Equal(t, 1, d.Attempts, "a timeout uses the receiver's attempt")
 	require.NotNil(t, d.LastError)
 	assertClean(t, *d.LastError)
@@ -238,7 +239,7 @@ func TestSendReadsAtMostMaxResponseBytes(t *testing.T) {
 	h := createHook(t, db, box, "user-"+uuid.NewString(), srv.URL)
 	cfg := testConfig()
 	cfg.MaxResponseBytes = 64 << 10
-	s := newSender(t, db, box, cfg, 5*time.Second)
+	s := newActivities(t, db, box, cfg, 5*time.Second)
 	in := eventInput(h.ID)
 
 	start := time.Now()
@@ -253,7 +254,7 @@ func TestSendReadsAtMostMaxResponseBytes(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the receiver is still writing: the client did not close the response")
 	}
-	d := delivery(t, db, h.ID, in.DeliveryID)
+	d := logRow(t, db, h.ID, in.DeliveryID)
 	require.NotNil(t, d.ResponseExcerpt)
 	assert.LessOrEqual(t, len(*d.ResponseExcerpt), 1024)
 	assert.Equal(t, strings.Repeat("x", 1024), *d.ResponseExcerpt)
@@ -276,12 +277,12 @@ func TestSendResponseExcerptStaysWithinCap(t *testing.T) {
 				_, _ = w.Write([]byte(tt.give))
 			})
 			h := createHook(t, db, box, "user-"+uuid.NewString(), rcv.URL)
-			s := newSender(t, db, box, testConfig(), 5*time.Second)
+			s := newActivities(t, db, box, testConfig(), 5*time.Second)
 			in := eventInput(h.ID)
 			_, err := send(t, newEnv(t, s), s, in)
 			assert.Equal(t, activities.ErrTypeHTTPStatus, appError(t, err).Type())
 
-			d := delivery(t, db, h.ID, in.DeliveryID)
+			d := logRow(t, db, h.ID, in.DeliveryID)
 			require.NotNil(t, d.ResponseExcerpt)
 			assert.LessOrEqual(t, len(*d.ResponseExcerpt), 1024)
 			assert.True(t, utf8.ValidString(*d.ResponseExcerpt))
@@ -298,7 +299,7 @@ func TestSendDoesNotFollowRedirects(t *testing.T) {
 		w.WriteHeader(http.StatusFound)
 	})
 	h := createHook(t, db, box, "user-"+uuid.NewString(), rcv.URL)
-	s := newSender(t, db, box, testConfig(), 5*time.Second)
+	s := newActivities(t, db, box, testConfig(), 5*time.Second)
 	in := eventInput(h.ID)
 
 	_, err := send(t, newEnv(t, s), s, in)
@@ -316,7 +317,7 @@ func TestSendRefusesForbiddenAddress(t *testing.T) {
 	rcv := newReceiver(t, status(http.StatusOK))
 	h := createHook(t, db, box, "user-"+uuid.NewString(), rcv.URL+"/?token=supersecret")
 	client := activities.NewHTTPClient(5*time.Second, 16, netguard.NewPolicy(false, nil))
-	s := activities.NewSender(db, client, box, testConfig(), testenv.Logger(t))
+	s := activities.NewDelivery(db, client, box, testConfig())
 	in := eventInput(h.ID)
 
 	_, err := send(t, newEnv(t, s), s, in)
@@ -325,7 +326,7 @@ func TestSendRefusesForbiddenAddress(t *testing.T) {
 	assert.True(t, appErr.NonRetryable())
 	assert.Empty(t, rcv.Hits(), "the guard let the POST through")
 
-	d := delivery(t, db, h.ID, in.DeliveryID)
+	d := logRow(t, db, h.ID, in.DeliveryID)
 	require.NotNil(t, d.LastError)
 	assert.Contains(t, *d.LastError, "forbidden address")
 	assertClean(t, *d.LastError)
@@ -335,7 +336,7 @@ func TestSendGoneDisablesWebhook(t *testing.T) {
 	db, box := testenv.DB(t), testenv.Box(t)
 	rcv := newReceiver(t, status(http.StatusGone))
 	h := createHook(t, db, box, "user-"+uuid.NewString(), rcv.URL)
-	s := newSender(t, db, box, testConfig(), 5*time.Second)
+	s := newActivities(t, db, box, testConfig(), 5*time.Second)
 	env := newEnv(t, s)
 
 	_, err := send(t, env, s, eventInput(h.ID))
@@ -391,7 +392,7 @@ func TestSendHonoursRetryAfter(t *testing.T) {
 			h := createHook(t, db, box, "user-"+uuid.NewString(), rcv.URL)
 			cfg := testConfig()
 			cfg.RetryAfterMax = tt.max
-			s := newSender(t, db, box, cfg, 5*time.Second)
+			s := newActivities(t, db, box, cfg, 5*time.Second)
 
 			_, err := send(t, newEnv(t, s), s, eventInput(h.ID))
 			appErr := appError(t, err)
@@ -407,7 +408,7 @@ func TestSendSkipsDeletedAndInactiveWebhooks(t *testing.T) {
 	db, box := testenv.DB(t), testenv.Box(t)
 	ctx := context.Background()
 	rcv := newReceiver(t, status(http.StatusNoContent))
-	s := newSender(t, db, box, testConfig(), 5*time.Second)
+	s := newActivities(t, db, box, testConfig(), 5*time.Second)
 	env := newEnv(t, s)
 
 	t.Run("deleted", func(t *testing.T) {
@@ -426,7 +427,7 @@ func TestSendSkipsDeletedAndInactiveWebhooks(t *testing.T) {
 		_, err := models.UpdateWebhook(ctx, db, h.UserID, h.ID, models.WebhookPatch{IsActive: &off})
 		require.NoError(t, err)
 
-		for _, kind := range []string{models.KindEvent, models.KindRedelivery} {
+		for _, kind := range []delivery.Kind{delivery.KindEvent, delivery.KindRedelivery} {
 			in := eventInput(h.ID)
 			in.Kind = kind
 			res, err := send(t, env, s, in)
@@ -438,10 +439,8 @@ func TestSendSkipsDeletedAndInactiveWebhooks(t *testing.T) {
 
 		// A test from the portal is how a user checks a paused webhook: it is sent.
 		in := activities.SendInput{
-			DeliveryID: uuid.NewString(),
-			WebhookID:  h.ID,
-			Kind:       models.KindTest,
-			Payload:    events.Payload{Event: events.Test, Timestamp: "2026-11-28T12:00:00Z"},
+			Identity: delivery.Identity{DeliveryID: uuid.NewString(), WebhookID: h.ID, Kind: delivery.KindTest},
+			Payload:  events.Payload{Event: events.Test, Timestamp: "2026-11-28T12:00:00Z"},
 		}
 		res, err := send(t, env, s, in)
 		require.NoError(t, err)
@@ -501,7 +500,7 @@ func TestSendKeepsSecretsAndTokensOutOfErrorsAndLogs(t *testing.T) {
 				base = rcv.URL
 			}
 			h := createHook(t, db, box, "user-"+uuid.NewString(), base+"/in?token=supersecret")
-			s := newSender(t, db, box, testConfig(), 5*time.Second)
+			s := newActivities(t, db, box, testConfig(), 5*time.Second)
 			in := eventInput(h.ID)
 
 			_, err := send(t, newEnv(t, s), s, in) // send checks the error text
@@ -513,7 +512,7 @@ func TestSendKeepsSecretsAndTokensOutOfErrorsAndLogs(t *testing.T) {
 				assert.Equal(t, "token=supersecret", hits[0].RawQuery, "the receiver's token must reach it")
 			}
 
-			d := delivery(t, db, h.ID, in.DeliveryID)
+			d := logRow(t, db, h.ID, in.DeliveryID)
 			require.NotNil(t, d.LastError)
 			assertClean(t, *d.LastError)
 			if d.ResponseExcerpt != nil {
@@ -545,7 +544,7 @@ func TestSendSignsWithBothSecretsDuringRotation(t *testing.T) {
 	require.NoError(t, err)
 	assert.WithinDuration(t, time.Now().Add(time.Hour), expires, time.Minute)
 
-	s := newSender(t, db, box, testConfig(), 5*time.Second)
+	s := newActivities(t, db, box, testConfig(), 5*time.Second)
 	in := eventInput(h.ID)
 	_, err = send(t, newEnv(t, s), s, in)
 	require.NoError(t, err)
@@ -568,7 +567,7 @@ func TestSendSignsWithBothSecretsDuringRotation(t *testing.T) {
 	require.Len(t, hits, 2)
 	got = hits[1]
 	ts = got.Header.Get("webhook-timestamp")
-	assert.Equal(t, strconv.FormatInt(later.Unix(), 10), ts, "the timestamp comes from the sender's clock")
+	assert.Equal(t, strconv.FormatInt(later.Unix(), 10), ts, "the timestamp comes from the activities' clock")
 	assert.Equal(t, assetsUpSignature(newSecret, got.Body), got.Header.Get("X-AssetsUp-Signature"))
 	assert.Equal(t, standardSignature(t, newSecret, in.Payload.ID, ts, got.Body), got.Header.Get("webhook-signature"))
 }
@@ -641,7 +640,7 @@ func TestSendKeepsTheReceiversAttemptBudget(t *testing.T) {
 			h := createHook(t, db, box, "user-"+uuid.NewString(), rcv.URL)
 			cfg := testConfig()
 			cfg.RetryAfterMax = 10 * time.Second
-			s := newSender(t, db, box, cfg, 500*time.Millisecond)
+			s := newActivities(t, db, box, cfg, 500*time.Millisecond)
 			env := newEnv(t, s)
 			in := eventInput(h.ID)
 			in.MaxAttempts = tt.maxAttempts
@@ -658,9 +657,9 @@ func TestSendKeepsTheReceiversAttemptBudget(t *testing.T) {
 				} else {
 					assert.Equal(t, tt.wantDelays[n-1], appErr.NextRetryDelay(), "wait after attempt %d", n)
 				}
-				assert.Equal(t, n, delivery(t, db, h.ID, in.DeliveryID).Attempts)
+				assert.Equal(t, n, logRow(t, db, h.ID, in.DeliveryID).Attempts)
 			}
-			d := delivery(t, db, h.ID, in.DeliveryID)
+			d := logRow(t, db, h.ID, in.DeliveryID)
 			require.NotNil(t, d.LastError)
 
 			// An earlier run sent the last attempt but did not live to report it: the retry
@@ -672,7 +671,7 @@ func TestSendKeepsTheReceiversAttemptBudget(t *testing.T) {
 			assert.Contains(t, appErr.Message(), *d.LastError, "the failure carries what the last attempt recorded")
 			assert.Equal(t, activities.SendFailure{Attempt: tt.maxAttempts, StatusCode: tt.wantStatus}, failureOf(t, appErr))
 			assert.Len(t, rcv.Hits(), tt.maxAttempts, "the receiver got more than its budget")
-			assert.Equal(t, tt.maxAttempts, delivery(t, db, h.ID, in.DeliveryID).Attempts, "a refused claim counted an attempt")
+			assert.Equal(t, tt.maxAttempts, logRow(t, db, h.ID, in.DeliveryID).Attempts, "a refused claim counted an attempt")
 		})
 	}
 }
@@ -704,17 +703,17 @@ func TestSendLeavesSettledDeliveries(t *testing.T) {
 	db, box := testenv.DB(t), testenv.Box(t)
 	ctx := context.Background()
 	rcv := newReceiver(t, status(http.StatusOK))
-	s := newSender(t, db, box, testConfig(), 5*time.Second)
+	s := newActivities(t, db, box, testConfig(), 5*time.Second)
 	env := newEnv(t, s)
 	tests := []struct {
 		name     string
-		give     string // how the delivery was settled
+		give     delivery.Outcome // how the delivery was settled
 		want     activities.SendResult
 		wantType string // the failure instead of a result
 	}{
-		{name: "succeeded, not yet reported", give: models.StatusSucceeded, want: activities.SendResult{Attempt: 2, StatusCode: http.StatusNoContent}},
-		{name: "completed as failed", give: models.StatusFailed, wantType: activities.ErrTypeCompleted},
-		{name: "closed as skipped", give: models.StatusSkipped, want: activities.SendResult{Skipped: true, Reason: "webhook inactive", Attempt: 1}},
+		{name: "succeeded, not yet reported", give: delivery.OutcomeSucceeded, want: activities.SendResult{Attempt: 2, StatusCode: http.StatusNoContent}},
+		{name: "completed as failed", give: delivery.OutcomeFailed, wantType: activities.ErrTypeCompleted},
+		{name: "closed as skipped", give: delivery.OutcomeSkipped, want: activities.SendResult{Skipped: true, Reason: "webhook inactive", Attempt: 1}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -725,12 +724,12 @@ func TestSendLeavesSettledDeliveries(t *testing.T) {
 				Kind: in.Kind, WorkflowID: "deliver-" + uuid.NewString(), RunID: uuid.NewString(),
 			}
 			switch tt.give {
-			case models.StatusSucceeded:
+			case delivery.OutcomeSucceeded:
 				require.NoError(t, models.RecordAttempt(ctx, db, models.Attempt{Delivery: row, Number: 2, Succeeded: true, StatusCode: http.StatusNoContent}))
-			case models.StatusFailed:
+			case delivery.OutcomeFailed:
 				_, err := models.CompleteDelivery(ctx, db, models.Completion{Delivery: row, Attempts: 1, StatusCode: 500, Error: "receiver answered HTTP 500"})
 				require.NoError(t, err)
-			case models.StatusSkipped:
+			case delivery.OutcomeSkipped:
 				n, err := models.ClaimAttempt(ctx, db, row, testMaxAttempts)
 				require.NoError(t, err)
 				require.Equal(t, 1, n)
@@ -780,7 +779,7 @@ func TestSendDoesNotWaitOutPermanentDatabaseErrors(t *testing.T) {
 			hooks <- h
 			cfg := testConfig()
 			cfg.DBRetryTimeout = 10 * time.Second
-			s := newSender(t, db, box, cfg, 5*time.Second)
+			s := newActivities(t, db, box, cfg, 5*time.Second)
 			in := eventInput(h.ID)
 
 			start := time.Now()
@@ -798,7 +797,7 @@ func TestSendDoesNotWaitOutPermanentDatabaseErrors(t *testing.T) {
 				assert.Equal(t, activities.SendFailure{Attempt: 1, StatusCode: tt.give}, failureOf(t, appErr))
 			}
 			assert.Len(t, rcv.Hits(), 1)
-			assert.True(t, logged(`"msg":"record attempt"`, in.DeliveryID), "the lost record is not logged")
+			assert.True(t, logged(`"msg":"record attempt"`, `"ActivityType":"Send"`, in.DeliveryID), "the lost record is not logged")
 		})
 	}
 }

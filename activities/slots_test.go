@@ -12,8 +12,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/assetsup/webhooks/activities"
+	"github.com/assetsup/webhooks/delivery"
 	"github.com/assetsup/webhooks/internal/testenv"
-	"github.com/assetsup/webhooks/models"
 )
 
 // Waiting for one of a host's connections is not part of an attempt: three deliveries
@@ -38,7 +38,7 @@ func TestSendQueuesForAConnectionWithoutUsingAnAttempt(t *testing.T) {
 	cfg := testConfig()
 	cfg.MaxConnsPerHost = 1
 	cfg.ConnWaitTimeout = 5 * time.Second
-	s := newSender(t, db, box, cfg, time.Second)
+	s := newActivities(t, db, box, cfg, time.Second)
 
 	const n = 3
 	ins := make([]activities.SendInput, n)
@@ -55,9 +55,9 @@ func TestSendQueuesForAConnectionWithoutUsingAnAttempt(t *testing.T) {
 	for i := range n {
 		require.NoError(t, errs[i], "delivery %d", i)
 		assert.Equal(t, 1, results[i].Attempt, "delivery %d", i)
-		d := delivery(t, db, h.ID, ins[i].DeliveryID)
+		d := logRow(t, db, h.ID, ins[i].DeliveryID)
 		assert.Equal(t, 1, d.Attempts)
-		assert.Equal(t, models.StatusSucceeded, d.Status)
+		assert.Equal(t, delivery.OutcomeSucceeded, d.Status)
 	}
 	assert.Len(t, rcv.Hits(), n)
 	assert.Equal(t, 1, most, "the per-host cap let requests through side by side")
@@ -83,7 +83,7 @@ func TestSendGivesUpWaitingForAConnectionWithoutSending(t *testing.T) {
 	cfg.ConnWaitTimeout = 200 * time.Millisecond
 	reg := prometheus.NewRegistry()
 	cfg.Metrics = activities.NewMetrics(reg)
-	s := newSender(t, db, box, cfg, 5*time.Second)
+	s := newActivities(t, db, box, cfg, 5*time.Second)
 	holder, waiter := eventInput(h.ID), eventInput(h.ID)
 
 	var wg sync.WaitGroup
@@ -100,7 +100,7 @@ func TestSendGivesUpWaitingForAConnectionWithoutSending(t *testing.T) {
 	assert.GreaterOrEqual(t, elapsed, cfg.ConnWaitTimeout, "gave up before WEBHOOK_CONN_WAIT_TIMEOUT")
 	assert.Less(t, elapsed, 2*time.Second, "waited well past WEBHOOK_CONN_WAIT_TIMEOUT")
 	assert.Len(t, rcv.Hits(), 1, "the waiting attempt was sent")
-	noDelivery(t, db, h.ID, waiter.DeliveryID)
+	noLogRow(t, db, h.ID, waiter.DeliveryID)
 	assert.Equal(t, 1.0, infraRetries(t, reg, activities.ErrTypeConnectionWait))
 
 	release()
@@ -132,7 +132,7 @@ func TestSendSlowHostLeavesOtherHostsAlone(t *testing.T) {
 	cfg := testConfig()
 	cfg.MaxConnsPerHost = 1
 	cfg.ConnWaitTimeout = 200 * time.Millisecond
-	s := newSender(t, db, box, cfg, 5*time.Second)
+	s := newActivities(t, db, box, cfg, 5*time.Second)
 
 	var wg sync.WaitGroup
 	var slowErr error

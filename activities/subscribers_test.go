@@ -50,7 +50,7 @@ func TestListSubscribersPagesActiveSubscribersOfOneUser(t *testing.T) {
 
 	cfg := testConfig()
 	cfg.DispatchPageSize = 2
-	s := newSender(t, db, box, cfg, time.Second)
+	s := newActivities(t, db, box, cfg, time.Second)
 	env := newEnv(t, s)
 
 	var got []string

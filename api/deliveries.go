@@ -16,6 +16,7 @@ import (
 	"github.com/uptrace/bun"
 	"go.temporal.io/sdk/client"
 
+	"github.com/assetsup/webhooks/delivery"
 	"github.com/assetsup/webhooks/events"
 	"github.com/assetsup/webhooks/models"
 	"github.com/assetsup/webhooks/workflows"
@@ -46,22 +47,22 @@ type TestResult struct {
 
 // Delivery is the API's view of one delivery.
 type Delivery struct {
-	ID              string     `json:"id"`
-	WebhookID       string     `json:"webhookId"`
-	EventID         string     `json:"eventId"`
-	Event           string     `json:"event"`
-	Kind            string     `json:"kind"`
-	RedeliveryOf    *string    `json:"redeliveryOf"`
-	Status          string     `json:"status"`
-	Attempts        int        `json:"attempts"`
-	LastStatusCode  *int       `json:"lastStatusCode"`
-	LastError       *string    `json:"lastError"`
-	ResponseExcerpt *string    `json:"responseExcerpt"`
-	DurationMS      *int       `json:"durationMs"`
-	WorkflowID      string     `json:"workflowId"`
-	RunID           string     `json:"runId"`
-	CreatedAt       time.Time  `json:"createdAt"`
-	CompletedAt     *time.Time `json:"completedAt"`
+	ID              string           `json:"id"`
+	WebhookID       string           `json:"webhookId"`
+	EventID         string           `json:"eventId"`
+	Event           string           `json:"event"`
+	Kind            delivery.Kind    `json:"kind"`
+	RedeliveryOf    *string          `json:"redeliveryOf"`
+	Status          delivery.Outcome `json:"status"`
+	Attempts        int              `json:"attempts"`
+	LastStatusCode  *int             `json:"lastStatusCode"`
+	LastError       *string          `json:"lastError"`
+	ResponseExcerpt *string          `json:"responseExcerpt"`
+	DurationMS      *int             `json:"durationMs"`
+	WorkflowID      string           `json:"workflowId"`
+	RunID           string           `json:"runId"`
+	CreatedAt       time.Time        `json:"createdAt"`
+	CompletedAt     *time.Time       `json:"completedAt"`
 }
 
 // DeliveryPage is one page of the delivery log.
@@ -89,10 +90,8 @@ func (h *DeliveryHandler) test(c *gin.Context) {
 	}
 	deliveryID := uuid.NewString()
 	in := workflows.DeliverWebhookInput{
-		DeliveryID:  deliveryID,
-		WebhookID:   w.ID,
+		Identity:    delivery.Identity{DeliveryID: deliveryID, WebhookID: w.ID, Kind: delivery.KindTest},
 		UserID:      w.UserID,
-		Kind:        workflows.KindTest,
 		Payload:     events.Payload{Event: events.Test, Timestamp: time.Now().UTC().Format(time.RFC3339)},
 		MaxAttempts: 1,
 	}
@@ -110,7 +109,7 @@ func (h *DeliveryHandler) test(c *gin.Context) {
 		c.JSON(http.StatusAccepted, TestResult{DeliveryID: deliveryID, WorkflowID: run.GetID()})
 		return
 	}
-	delivered := res.Outcome == workflows.OutcomeSucceeded
+	delivered := res.Outcome == delivery.OutcomeSucceeded
 	out := TestResult{DeliveryID: deliveryID, WorkflowID: run.GetID(), Delivered: &delivered, DurationMS: &res.DurationMS}
 	if res.StatusCode != 0 {
 		out.StatusCode = &res.StatusCode
@@ -151,9 +150,9 @@ func (h *DeliveryHandler) list(c *gin.Context) {
 		_ = c.Error(err)
 		return
 	}
-	status := c.Query("status")
+	status := delivery.Outcome(c.Query("status"))
 	switch status {
-	case "", models.StatusPending, models.StatusSucceeded, models.StatusFailed, models.StatusSkipped:
+	case "", delivery.OutcomePending, delivery.OutcomeSucceeded, delivery.OutcomeFailed, delivery.OutcomeSkipped:
 	default:
 		_ = c.Error(badRequest("invalid_status", "status must be pending, succeeded, failed or skipped"))
 		return
@@ -232,12 +231,9 @@ func (h *DeliveryHandler) redeliver(c *gin.Context) {
 	}
 	deliveryID := uuid.NewString()
 	in := workflows.DeliverWebhookInput{
-		DeliveryID:   deliveryID,
-		WebhookID:    w.ID,
-		UserID:       w.UserID,
-		Kind:         workflows.KindRedelivery,
-		RedeliveryOf: d.ID,
-		Payload:      payload,
+		Identity: delivery.Identity{DeliveryID: deliveryID, WebhookID: w.ID, Kind: delivery.KindRedelivery, RedeliveryOf: d.ID},
+		UserID:   w.UserID,
+		Payload:  payload,
 	}
 	run, err := h.start(c.Request.Context(), workflows.RedeliveryWorkflowID(w.ID, deliveryID), w, payload.Event, in)
 	if err != nil {

@@ -30,9 +30,10 @@ func NewWebhookDispatchService(c client.Client, taskQueue string) *WebhookDispat
 	return &WebhookDispatchService{client: c, taskQueue: taskQueue, newID: newEventID}
 }
 
-// Payload is one event's content. ID is the idempotency key: give the same ID for the
-// same event and it is delivered once per webhook however often it is triggered.
-type Payload struct {
+// Event is one event handed to delivery, apart from its NotificationEvent name. ID is
+// the idempotency key: give the same ID for the same event and it is delivered once per
+// webhook however often it is triggered. Receivers get Data inside an events.Payload.
+type Event struct {
 	ID         string
 	UserID     string
 	Data       any
@@ -40,7 +41,7 @@ type Payload struct {
 }
 
 // Trigger starts DispatchEvent for the event and returns its id (generated when
-// payload.ID is empty). It returns once Temporal has the event durably; delivery
+// e.ID is empty). It returns once Temporal has the event durably; delivery
 // happens in the background.
 //
 // An id handed over before is a success only when that dispatch is running or has
@@ -49,30 +50,30 @@ type Payload struct {
 // was terminated or timed out does not block its id: Trigger starts it again, and the
 // new run sends nothing that the old one delivered (workflows.DispatchIDReusePolicy).
 // An error means Temporal may not have the event: call Trigger again with the same id.
-func (s *WebhookDispatchService) Trigger(ctx context.Context, event events.NotificationEvent, payload Payload) (string, error) {
-	if payload.ID == "" {
-		payload.ID = s.newID()
+func (s *WebhookDispatchService) Trigger(ctx context.Context, event events.NotificationEvent, e Event) (string, error) {
+	if e.ID == "" {
+		e.ID = s.newID()
 	}
-	if payload.OccurredAt.IsZero() {
-		payload.OccurredAt = time.Now().UTC()
+	if e.OccurredAt.IsZero() {
+		e.OccurredAt = time.Now().UTC()
 	}
 	data := json.RawMessage(`{}`)
-	if payload.Data != nil {
-		b, err := json.Marshal(payload.Data)
+	if e.Data != nil {
+		b, err := json.Marshal(e.Data)
 		if err != nil {
 			return "", fmt.Errorf("encode event data: %w", err)
 		}
 		data = b
 	}
 	in := workflows.DispatchEventInput{
-		ID: payload.ID, Event: event, UserID: payload.UserID, Data: data, OccurredAt: payload.OccurredAt,
+		ID: e.ID, Event: event, UserID: e.UserID, Data: data, OccurredAt: e.OccurredAt,
 	}
 	// Checked here too so a caller learns of a bad event at once, not from a failed workflow.
 	if err := in.Validate(1 << 30); err != nil {
 		return "", fmt.Errorf("invalid event: %w", err)
 	}
 	_, err := s.client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID:                    workflows.DispatchWorkflowID(payload.ID),
+		ID:                    workflows.DispatchWorkflowID(e.ID),
 		TaskQueue:             s.taskQueue,
 		WorkflowIDReusePolicy: workflows.DispatchIDReusePolicy,
 	}, workflows.DispatchEventName, in)
@@ -82,7 +83,7 @@ func (s *WebhookDispatchService) Trigger(ctx context.Context, event events.Notif
 	if err != nil && !errors.As(err, &started) {
 		return "", fmt.Errorf("start dispatch: %w", err)
 	}
-	return payload.ID, nil
+	return e.ID, nil
 }
 
 // Notification mirrors the NestJS NotificationDispatchService's input.
@@ -121,7 +122,7 @@ func NewNotificationDispatchService(w *WebhookDispatchService) *NotificationDisp
 
 // Dispatch hands the notification to webhook delivery and returns the event id.
 func (s *NotificationDispatchService) Dispatch(ctx context.Context, n Notification) (string, error) {
-	return s.webhooks.Trigger(ctx, n.Event, Payload{
+	return s.webhooks.Trigger(ctx, n.Event, Event{
 		ID:     n.ID,
 		UserID: n.UserID,
 		Data: notificationData{

@@ -27,7 +27,7 @@ func TestTriggerStartsDispatchEvent(t *testing.T) {
 	ctx := context.Background()
 
 	at := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
-	id, err := svc.Trigger(ctx, events.AssetTransferred, dispatch.Payload{UserID: "u-1", OccurredAt: at, Data: map[string]any{"assetId": "a-1"}})
+	id, err := svc.Trigger(ctx, events.AssetTransferred, dispatch.Event{UserID: "u-1", OccurredAt: at, Data: map[string]any{"assetId": "a-1"}})
 	require.NoError(t, err)
 	assert.Regexp(t, `^evt_[0-9a-f]{32}$`, id)
 
@@ -37,7 +37,7 @@ func TestTriggerStartsDispatchEvent(t *testing.T) {
 	assert.Equal(t, tq, desc.WorkflowExecutionInfo.TaskQueue)
 
 	// Same id again: accepted, and still one workflow.
-	again, err := svc.Trigger(ctx, events.AssetTransferred, dispatch.Payload{ID: id, UserID: "u-1"})
+	again, err := svc.Trigger(ctx, events.AssetTransferred, dispatch.Event{ID: id, UserID: "u-1"})
 	require.NoError(t, err)
 	assert.Equal(t, id, again)
 
@@ -75,14 +75,14 @@ func TestTriggerAgainAfterEachEnding(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			id, err := tt.svc.Trigger(ctx, events.LowStock, dispatch.Payload{ID: "evt-" + uuid.NewString(), UserID: "u-" + uuid.NewString()})
+			id, err := tt.svc.Trigger(ctx, events.LowStock, dispatch.Event{ID: "evt-" + uuid.NewString(), UserID: "u-" + uuid.NewString()})
 			require.NoError(t, err)
 			wid := workflows.DispatchWorkflowID(id)
 			first, err := c.DescribeWorkflowExecution(ctx, wid, "")
 			require.NoError(t, err)
 			tt.end(t, wid)
 
-			again, err := tt.svc.Trigger(ctx, events.LowStock, dispatch.Payload{ID: id, UserID: "u-1"})
+			again, err := tt.svc.Trigger(ctx, events.LowStock, dispatch.Event{ID: id, UserID: "u-1"})
 			require.NoError(t, err)
 			assert.Equal(t, id, again)
 			latest, err := c.DescribeWorkflowExecution(ctx, wid, "")
@@ -98,13 +98,13 @@ func TestTriggerRefusesBadEvents(t *testing.T) {
 	tests := []struct {
 		name  string
 		event events.NotificationEvent
-		give  dispatch.Payload
+		give  dispatch.Event
 		want  string
 	}{
-		{name: "unknown event", event: "NOPE", give: dispatch.Payload{UserID: "u"}, want: "not a NotificationEvent"},
-		{name: "no user", event: events.LowStock, give: dispatch.Payload{}, want: "userId is required"},
-		{name: "bad id", event: events.LowStock, give: dispatch.Payload{ID: "has space", UserID: "u"}, want: "id is required"},
-		{name: "data not an object", event: events.LowStock, give: dispatch.Payload{UserID: "u", Data: []int{1}}, want: "JSON object"},
+		{name: "unknown event", event: "NOPE", give: dispatch.Event{UserID: "u"}, want: "not a NotificationEvent"},
+		{name: "no user", event: events.LowStock, give: dispatch.Event{}, want: "userId is required"},
+		{name: "bad id", event: events.LowStock, give: dispatch.Event{ID: "has space", UserID: "u"}, want: "id is required"},
+		{name: "data not an object", event: events.LowStock, give: dispatch.Event{UserID: "u", Data: []int{1}}, want: "JSON object"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/assetsup/webhooks/delivery"
 	"github.com/assetsup/webhooks/dispatch"
 	"github.com/assetsup/webhooks/events"
 	"github.com/assetsup/webhooks/internal/testenv"
@@ -75,7 +76,7 @@ func TestDispatchDeliversSignedEvent(t *testing.T) {
 	hook := s.createWebhook(user, rcv.URL+"/hooks/assetsup", "ASSET_TRANSFERRED", "LOW_STOCK")
 
 	at := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
-	eventID, err := dispatcher(t, s).Trigger(context.Background(), events.AssetTransferred, dispatch.Payload{
+	eventID, err := dispatcher(t, s).Trigger(context.Background(), events.AssetTransferred, dispatch.Event{
 		UserID: user, OccurredAt: at, Data: map[string]any{"assetId": "a-1", "from": "dept-1", "to": "dept-2"},
 	})
 	require.NoError(t, err)
@@ -96,7 +97,7 @@ func TestDispatchDeliversSignedEvent(t *testing.T) {
 	assert.Equal(t, 1, dispatched.Started)
 	require.NotNil(t, dispatched.Delivery, "a single subscriber is delivered inline")
 	res := deliveryResult(t, eventID, hook.ID)
-	assert.Equal(t, workflows.OutcomeSucceeded, res.Outcome)
+	assert.Equal(t, delivery.OutcomeSucceeded, res.Outcome)
 	assert.Equal(t, 1, res.Attempts)
 	assert.Equal(t, 200, res.StatusCode)
 
@@ -136,10 +137,10 @@ func TestFailingReceiverGetsThreeAttemptsThenCounts(t *testing.T) {
 	hook := s.createWebhook(user, rcv.URL, "LOW_STOCK")
 	d := dispatcher(t, s)
 
-	eventID, err := d.Trigger(context.Background(), events.LowStock, dispatch.Payload{UserID: user})
+	eventID, err := d.Trigger(context.Background(), events.LowStock, dispatch.Event{UserID: user})
 	require.NoError(t, err)
 	res := deliveryResult(t, eventID, hook.ID)
-	assert.Equal(t, workflows.OutcomeFailed, res.Outcome)
+	assert.Equal(t, delivery.OutcomeFailed, res.Outcome)
 	assert.Equal(t, 3, res.Attempts)
 	assert.Equal(t, 500, res.StatusCode)
 
@@ -165,9 +166,9 @@ func TestFailingReceiverGetsThreeAttemptsThenCounts(t *testing.T) {
 
 	// A later success resets the streak.
 	rcv.setStatus(http.StatusNoContent)
-	eventID2, err := d.Trigger(ctx, events.LowStock, dispatch.Payload{UserID: user})
+	eventID2, err := d.Trigger(ctx, events.LowStock, dispatch.Event{UserID: user})
 	require.NoError(t, err)
-	assert.Equal(t, workflows.OutcomeSucceeded, deliveryResult(t, eventID2, hook.ID).Outcome)
+	assert.Equal(t, delivery.OutcomeSucceeded, deliveryResult(t, eventID2, hook.ID).Outcome)
 	failures, _ = webhookState(t, hook.ID)
 	assert.Equal(t, 0, failures)
 }
@@ -180,7 +181,7 @@ func TestDuplicateDispatchIsDeliveredOnce(t *testing.T) {
 	d := dispatcher(t, s)
 	ctx := context.Background()
 
-	payload := dispatch.Payload{ID: "evt_dup_" + hook.ID, UserID: user, Data: map[string]any{"bookingId": "b-1"}}
+	payload := dispatch.Event{ID: "evt_dup_" + hook.ID, UserID: user, Data: map[string]any{"bookingId": "b-1"}}
 	_, err := d.Trigger(ctx, events.BookingConfirmed, payload)
 	require.NoError(t, err)
 	_, err = d.Trigger(ctx, events.BookingConfirmed, payload) // a retry by the same caller
@@ -193,7 +194,7 @@ func TestDuplicateDispatchIsDeliveredOnce(t *testing.T) {
 	assert.Equal(t, 1, dispatchResult(t, payload.ID).Started)
 
 	rcv.waitFor(t, 1, 30*time.Second)
-	assert.Equal(t, workflows.OutcomeSucceeded, deliveryResult(t, payload.ID, hook.ID).Outcome)
+	assert.Equal(t, delivery.OutcomeSucceeded, deliveryResult(t, payload.ID, hook.ID).Outcome)
 	time.Sleep(2 * time.Second) // room for a wrong second delivery to arrive
 	assert.Len(t, rcv.all(), 1)
 }
@@ -208,10 +209,10 @@ func TestDispatchUnderAnotherIDFirstIsDeliveredOnce(t *testing.T) {
 	first := dispatchUnder(t, s, "caller-own-"+eventID, eventID, user)
 	assert.Equal(t, workflows.DispatchEventResult{ForwardedTo: workflows.DispatchWorkflowID(eventID)}, first)
 	// The documented start, after the fact: the event's dispatch already exists.
-	_, err := dispatcher(t, s).Trigger(context.Background(), events.BookingConfirmed, dispatch.Payload{ID: eventID, UserID: user})
+	_, err := dispatcher(t, s).Trigger(context.Background(), events.BookingConfirmed, dispatch.Event{ID: eventID, UserID: user})
 	require.NoError(t, err)
 
-	assert.Equal(t, workflows.OutcomeSucceeded, deliveryResult(t, eventID, hook.ID).Outcome)
+	assert.Equal(t, delivery.OutcomeSucceeded, deliveryResult(t, eventID, hook.ID).Outcome)
 	time.Sleep(2 * time.Second)
 	require.Len(t, rcv.all(), 1)
 	verify(t, hook.Secret, rcv.all()[0])
@@ -247,10 +248,10 @@ func TestOnlyTheUsersActiveSubscribedWebhooksReceive(t *testing.T) {
 	s.createWebhook(user, unsubscribed.URL, "WORK_ORDER_ASSIGNED")
 	s.createWebhook(other, otherUsers.URL, "WORK_ORDER_COMPLETED")
 
-	eventID, err := dispatcher(t, s).Trigger(context.Background(), events.WorkOrderCompleted, dispatch.Payload{UserID: user})
+	eventID, err := dispatcher(t, s).Trigger(context.Background(), events.WorkOrderCompleted, dispatch.Event{UserID: user})
 	require.NoError(t, err)
 	assert.Equal(t, 1, dispatchResult(t, eventID).Started)
-	assert.Equal(t, workflows.OutcomeSucceeded, deliveryResult(t, eventID, hook.ID).Outcome)
+	assert.Equal(t, delivery.OutcomeSucceeded, deliveryResult(t, eventID, hook.ID).Outcome)
 	assert.Len(t, subscribed.all(), 1)
 	assert.Empty(t, inactive.all())
 	assert.Empty(t, unsubscribed.all())
@@ -263,13 +264,13 @@ func TestWebhookSwitchedOffBeforeAttemptGetsNothing(t *testing.T) {
 	user := newUser()
 	hook := s.createWebhook(user, rcv.URL, "MAINTENANCE_DUE")
 
-	eventID, err := dispatcher(t, s).Trigger(context.Background(), events.MaintenanceDue, dispatch.Payload{UserID: user})
+	eventID, err := dispatcher(t, s).Trigger(context.Background(), events.MaintenanceDue, dispatch.Event{UserID: user})
 	require.NoError(t, err)
 	rcv.waitFor(t, 1, 30*time.Second)
 	// Paused between attempts: the retries stop, nothing more is sent, nothing counted.
 	require.Equal(t, http.StatusOK, s.call(user, http.MethodPatch, "/webhooks/"+hook.ID, map[string]any{"isActive": false}, nil))
 	res := deliveryResult(t, eventID, hook.ID)
-	assert.Equal(t, workflows.OutcomeSkipped, res.Outcome)
+	assert.Equal(t, delivery.OutcomeSkipped, res.Outcome)
 	assert.Len(t, rcv.all(), 1)
 	failures, _ := webhookState(t, hook.ID)
 	assert.Equal(t, 0, failures)

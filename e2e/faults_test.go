@@ -20,11 +20,12 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/testsuite"
 
+	"github.com/assetsup/webhooks/delivery"
+	"github.com/assetsup/webhooks/deliveryworker"
 	"github.com/assetsup/webhooks/dispatch"
 	"github.com/assetsup/webhooks/events"
 	"github.com/assetsup/webhooks/internal/testenv"
 	"github.com/assetsup/webhooks/secrets"
-	"github.com/assetsup/webhooks/worker"
 	"github.com/assetsup/webhooks/workflows"
 )
 
@@ -146,7 +147,7 @@ func TestWorkerKilledMidRetriesStillDeliversOnce(t *testing.T) {
 	user := newUser()
 	hook := s.createWebhook(user, rcv.URL, "CONTRACT_EXPIRING")
 
-	eventID, err := dispatch.NewWebhookDispatchService(testenv.Temporal(t), tq).Trigger(context.Background(), events.ContractExpiring, dispatch.Payload{UserID: user})
+	eventID, err := dispatch.NewWebhookDispatchService(testenv.Temporal(t), tq).Trigger(context.Background(), events.ContractExpiring, dispatch.Event{UserID: user})
 	require.NoError(t, err)
 	rcv.waitFor(t, 1, 30*time.Second)
 	w.kill() // mid retry sequence: attempt 1 failed, attempt 2 is scheduled
@@ -154,7 +155,7 @@ func TestWorkerKilledMidRetriesStillDeliversOnce(t *testing.T) {
 	w.start()
 
 	res := deliveryResult(t, eventID, hook.ID)
-	assert.Equal(t, workflows.OutcomeSucceeded, res.Outcome, "worker logs:\n%s", w.logs.String())
+	assert.Equal(t, delivery.OutcomeSucceeded, res.Outcome, "worker logs:\n%s", w.logs.String())
 	reqs := rcv.all()
 	assert.Len(t, reqs, 3, "two failures and one success: never more than the policy allows")
 	assert.LessOrEqual(t, res.Attempts, 3)
@@ -175,7 +176,7 @@ func TestReceiverDownForTwoAttemptsThenUp(t *testing.T) {
 	user := newUser()
 	hook := s.createWebhook(user, "http://"+addr+"/hook", "WARRANTY_EXPIRING")
 
-	eventID, err := dispatcher(t, s).Trigger(context.Background(), events.WarrantyExpiring, dispatch.Payload{UserID: user})
+	eventID, err := dispatcher(t, s).Trigger(context.Background(), events.WarrantyExpiring, dispatch.Event{UserID: user})
 	require.NoError(t, err)
 	eventually(t, 30*time.Second, func() bool {
 		var attempts int
@@ -197,7 +198,7 @@ func TestReceiverDownForTwoAttemptsThenUp(t *testing.T) {
 	t.Cleanup(func() { _ = srv.Close() })
 
 	res := deliveryResult(t, eventID, hook.ID)
-	assert.Equal(t, workflows.OutcomeSucceeded, res.Outcome)
+	assert.Equal(t, delivery.OutcomeSucceeded, res.Outcome)
 	assert.Equal(t, 3, res.Attempts)
 	mu.Lock()
 	defer mu.Unlock()
@@ -206,9 +207,9 @@ func TestReceiverDownForTwoAttemptsThenUp(t *testing.T) {
 
 func TestConcurrentFailuresCountExactly(t *testing.T) {
 	const n = 50
-	settings := testenv.WorkerSettings{Workflows: testenv.DefaultWorkflowConfig(), Sender: testenv.DefaultSenderConfig()}
+	settings := testenv.WorkerSettings{Workflows: testenv.DefaultWorkflowConfig(), Activities: testenv.DefaultActivitiesConfig()}
 	settings.Workflows.Retry.MaxAttempts = 1
-	settings.Sender.DisableAfterFailures = 0
+	settings.Activities.DisableAfterFailures = 0
 	s := newStack(t, settings)
 	rcv := newReceiver(t, http.StatusBadGateway)
 	user := newUser()
@@ -219,14 +220,14 @@ func TestConcurrentFailuresCountExactly(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
-			id, err := d.Trigger(context.Background(), events.BookingCancelled, dispatch.Payload{UserID: user})
+			id, err := d.Trigger(context.Background(), events.BookingCancelled, dispatch.Event{UserID: user})
 			assert.NoError(t, err)
 			ids[i] = id
 		})
 	}
 	wg.Wait()
 	for _, id := range ids {
-		assert.Equal(t, workflows.OutcomeFailed, deliveryResult(t, id, hook.ID).Outcome)
+		assert.Equal(t, delivery.OutcomeFailed, deliveryResult(t, id, hook.ID).Outcome)
 	}
 	failures, active := webhookState(t, hook.ID)
 	assert.Equal(t, n, failures)
@@ -235,16 +236,16 @@ func TestConcurrentFailuresCountExactly(t *testing.T) {
 }
 
 func TestAutoDisableAtThreshold(t *testing.T) {
-	settings := testenv.WorkerSettings{Workflows: testenv.DefaultWorkflowConfig(), Sender: testenv.DefaultSenderConfig()}
+	settings := testenv.WorkerSettings{Workflows: testenv.DefaultWorkflowConfig(), Activities: testenv.DefaultActivitiesConfig()}
 	settings.Workflows.Retry.MaxAttempts = 1
-	settings.Sender.DisableAfterFailures = 3
+	settings.Activities.DisableAfterFailures = 3
 	s := newStack(t, settings)
 	rcv := newReceiver(t, http.StatusInternalServerError)
 	user := newUser()
 	hook := s.createWebhook(user, rcv.URL, "LOW_STOCK")
 	d := dispatcher(t, s)
 	for range 3 {
-		id, err := d.Trigger(context.Background(), events.LowStock, dispatch.Payload{UserID: user})
+		id, err := d.Trigger(context.Background(), events.LowStock, dispatch.Event{UserID: user})
 		require.NoError(t, err)
 		deliveryResult(t, id, hook.ID)
 	}
@@ -262,7 +263,7 @@ func TestAutoDisableAtThreshold(t *testing.T) {
 	assert.NotNil(t, got.DisabledAt)
 
 	// Switched off: the next event is not sent. Re-enabling resets the count.
-	id, err := d.Trigger(context.Background(), events.LowStock, dispatch.Payload{UserID: user})
+	id, err := d.Trigger(context.Background(), events.LowStock, dispatch.Event{UserID: user})
 	require.NoError(t, err)
 	assert.Equal(t, workflows.DispatchEventResult{}, dispatchResult(t, id))
 	assert.Len(t, rcv.all(), 3)
@@ -331,7 +332,7 @@ func (f *fileTemporal) dial() client.Client {
 	c, err := client.Dial(client.Options{HostPort: f.hostPort, Logger: testenv.QuietLogger()})
 	require.NoError(f.t, err)
 	f.t.Cleanup(c.Close)
-	require.NoError(f.t, worker.EnsureSearchAttributes(context.Background(), c, "default"))
+	require.NoError(f.t, deliveryworker.EnsureSearchAttributes(context.Background(), c, "default"))
 	return c
 }
 
@@ -346,7 +347,7 @@ func TestTemporalRestartResumesPendingDeliveries(t *testing.T) {
 	failFirst(rcv, 1)
 	user := newUser()
 	hook := s.createWebhook(user, rcv.URL, "ASSET_STATUS_CHANGED")
-	eventID, err := dispatch.NewWebhookDispatchService(c, tq).Trigger(context.Background(), events.AssetStatusChanged, dispatch.Payload{UserID: user})
+	eventID, err := dispatch.NewWebhookDispatchService(c, tq).Trigger(context.Background(), events.AssetStatusChanged, dispatch.Event{UserID: user})
 	require.NoError(t, err)
 	rcv.waitFor(t, 1, 30*time.Second)
 
@@ -362,6 +363,6 @@ func TestTemporalRestartResumesPendingDeliveries(t *testing.T) {
 	require.NoError(t, c.GetWorkflow(ctx, workflows.DispatchWorkflowID(eventID), "").Get(ctx, &res))
 	require.NotNil(t, res.Delivery, "the only subscriber is delivered by the dispatch")
 	assert.Equal(t, workflows.DeliveryID(eventID, hook.ID), res.Delivery.DeliveryID)
-	assert.Equal(t, workflows.OutcomeSucceeded, res.Delivery.Outcome)
+	assert.Equal(t, delivery.OutcomeSucceeded, res.Delivery.Outcome)
 	assert.Len(t, rcv.all(), 2)
 }

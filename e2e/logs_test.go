@@ -36,7 +36,7 @@ func TestWorkerLogsHoldNoSecret(t *testing.T) {
 	}
 	d := dispatch.NewWebhookDispatchService(testenv.Temporal(t), tq)
 	for _, user := range []string{single, many} {
-		id, err := d.Trigger(context.Background(), events.LowStock, dispatch.Payload{UserID: user, Data: map[string]any{"sku": "X-1"}})
+		id, err := d.Trigger(context.Background(), events.LowStock, dispatch.Event{UserID: user, Data: map[string]any{"sku": "X-1"}})
 		require.NoError(t, err)
 		for _, h := range hooks {
 			if (user == single) == (h.ID == hooks[0].ID) {

@@ -15,11 +15,11 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/assetsup/webhooks/api"
+	"github.com/assetsup/webhooks/delivery"
 	"github.com/assetsup/webhooks/dispatch"
 	"github.com/assetsup/webhooks/events"
 	"github.com/assetsup/webhooks/internal/testenv"
 	"github.com/assetsup/webhooks/netguard"
-	"github.com/assetsup/webhooks/workflows"
 )
 
 func freeAddr(t *testing.T) string {
@@ -50,9 +50,9 @@ func TestWorkerExportsDeliveryAndSDKMetrics(t *testing.T) {
 	user := newUser()
 	hook := s.createWebhook(user, rcv.URL, "LOW_STOCK")
 
-	id, err := dispatch.NewWebhookDispatchService(testenv.Temporal(t), tq).Trigger(context.Background(), events.LowStock, dispatch.Payload{UserID: user})
+	id, err := dispatch.NewWebhookDispatchService(testenv.Temporal(t), tq).Trigger(context.Background(), events.LowStock, dispatch.Event{UserID: user})
 	require.NoError(t, err)
-	require.Equal(t, workflows.OutcomeSucceeded, deliveryResult(t, id, hook.ID).Outcome)
+	require.Equal(t, delivery.OutcomeSucceeded, deliveryResult(t, id, hook.ID).Outcome)
 
 	var body string
 	eventually(t, 10*time.Second, func() bool {

@@ -17,11 +17,11 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/assetsup/webhooks/api"
+	"github.com/assetsup/webhooks/deliveryworker"
 	"github.com/assetsup/webhooks/dispatch"
 	"github.com/assetsup/webhooks/events"
 	"github.com/assetsup/webhooks/internal/testenv"
 	"github.com/assetsup/webhooks/netguard"
-	"github.com/assetsup/webhooks/worker"
 	"github.com/assetsup/webhooks/workflows"
 )
 
@@ -99,7 +99,7 @@ func TestTemporalDownAnswers503AndRegistryWorks(t *testing.T) {
 
 func TestFanOutToManySubscribers(t *testing.T) {
 	const n = 1000
-	settings := testenv.WorkerSettings{Workflows: testenv.DefaultWorkflowConfig(), Sender: testenv.DefaultSenderConfig()}
+	settings := testenv.WorkerSettings{Workflows: testenv.DefaultWorkflowConfig(), Activities: testenv.DefaultActivitiesConfig()}
 	settings.Workflows.ChildrenPerRun = 300 // continues as new three times
 	s := newStack(t, settings)
 	rcv := newReceiver(t, http.StatusOK)
@@ -107,7 +107,7 @@ func TestFanOutToManySubscribers(t *testing.T) {
 	for range n {
 		s.createWebhook(user, rcv.URL, "CHECKOUT_OVERDUE")
 	}
-	eventID, err := dispatcher(t, s).Trigger(context.Background(), events.CheckoutOverdue, dispatch.Payload{UserID: user})
+	eventID, err := dispatcher(t, s).Trigger(context.Background(), events.CheckoutOverdue, dispatch.Event{UserID: user})
 	require.NoError(t, err)
 	assert.Equal(t, workflows.DispatchEventResult{Started: n}, dispatchResult(t, eventID))
 	reqs := rcv.waitFor(t, n, 3*time.Minute)
@@ -124,7 +124,7 @@ func TestNoWorkflowHistoryContainsASecret(t *testing.T) {
 	failing := newReceiver(t, http.StatusInternalServerError)
 	user := newUser()
 	hooks := []created{s.createWebhook(user, ok.URL+"/in?token=query-secret", "LOW_STOCK"), s.createWebhook(user, failing.URL, "LOW_STOCK")}
-	eventID, err := dispatcher(t, s).Trigger(context.Background(), events.LowStock, dispatch.Payload{UserID: user})
+	eventID, err := dispatcher(t, s).Trigger(context.Background(), events.LowStock, dispatch.Event{UserID: user})
 	require.NoError(t, err)
 	for _, h := range hooks {
 		deliveryResult(t, eventID, h.ID)
@@ -171,16 +171,16 @@ func TestNoWorkflowHistoryContainsASecret(t *testing.T) {
 }
 
 func TestDeliveryLogPruning(t *testing.T) {
-	settings := testenv.WorkerSettings{Workflows: testenv.DefaultWorkflowConfig(), Sender: testenv.DefaultSenderConfig()}
-	settings.Sender.DeliveryRetention = time.Hour
+	settings := testenv.WorkerSettings{Workflows: testenv.DefaultWorkflowConfig(), Activities: testenv.DefaultActivitiesConfig()}
+	settings.Activities.DeliveryRetention = time.Hour
 	s := newStack(t, settings)
 	ctx := context.Background()
 	c := testenv.Temporal(t)
 
 	// The Schedule is created once and converges on the configured interval.
-	require.NoError(t, worker.EnsurePruneSchedule(ctx, c, s.taskQueue, 2*time.Hour))
-	require.NoError(t, worker.EnsurePruneSchedule(ctx, c, s.taskQueue, 3*time.Hour))
-	desc, err := c.ScheduleClient().GetHandle(ctx, worker.PruneScheduleID).Describe(ctx)
+	require.NoError(t, deliveryworker.EnsurePruneSchedule(ctx, c, s.taskQueue, 2*time.Hour))
+	require.NoError(t, deliveryworker.EnsurePruneSchedule(ctx, c, s.taskQueue, 3*time.Hour))
+	desc, err := c.ScheduleClient().GetHandle(ctx, deliveryworker.PruneScheduleID).Describe(ctx)
 	require.NoError(t, err)
 	require.Len(t, desc.Schedule.Spec.Intervals, 1)
 	assert.Equal(t, 3*time.Hour, desc.Schedule.Spec.Intervals[0].Every)

@@ -29,6 +29,7 @@ import (
 	"go.temporal.io/sdk/converter"
 
 	"github.com/assetsup/webhooks/api"
+	"github.com/assetsup/webhooks/delivery"
 	"github.com/assetsup/webhooks/dispatch"
 	"github.com/assetsup/webhooks/events"
 	"github.com/assetsup/webhooks/internal/testenv"
@@ -629,7 +630,7 @@ func (oc *outageCase) handOver(ev sentEvent, data map[string]any) {
 	deadline := time.Now().Add(5 * time.Minute)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		_, err := oc.dispatch.Trigger(ctx, ev.event, dispatch.Payload{ID: ev.id, UserID: ev.user, Data: data})
+		_, err := oc.dispatch.Trigger(ctx, ev.event, dispatch.Event{ID: ev.id, UserID: ev.user, Data: data})
 		cancel()
 		if err == nil {
 			return
@@ -783,11 +784,11 @@ func (oc *outageCase) terminate(w *workerProcess) {
 // which attempts it claimed without sending; it counts those not noted at earlier kills.
 func (oc *outageCase) crashWindow(inFlight map[string]bool) (unrecorded, lost int) {
 	got := oc.receiverCounts()
-	rows := oc.deliveryRows(models.KindEvent)
+	rows := oc.deliveryRows(delivery.KindEvent)
 	oc.mu.Lock()
 	defer oc.mu.Unlock()
 	for id, n := range got {
-		if r := rows[id]; n.oks > 0 && r.status != models.StatusSucceeded && n.oks > oc.allowDup[id] {
+		if r := rows[id]; n.oks > 0 && r.status != delivery.OutcomeSucceeded && n.oks > oc.allowDup[id] {
 			oc.allowDup[id] = n.oks
 			if inFlight[id] {
 				oc.inFlightAtKill[id] = true
@@ -805,8 +806,8 @@ func (oc *outageCase) crashWindow(inFlight map[string]bool) (unrecorded, lost in
 	// A test delivery has one attempt: caught in the window, it fails as exhausted
 	// instead of being sent again.
 	probe := oc.probe.counts()
-	for id, r := range oc.deliveryRows(models.KindTest) {
-		if n := probe[id]; r.status != models.StatusSucceeded && (n.oks > 0 || r.attempts > n.posts) {
+	for id, r := range oc.deliveryRows(delivery.KindTest) {
+		if n := probe[id]; r.status != delivery.OutcomeSucceeded && (n.oks > 0 || r.attempts > n.posts) {
 			oc.testWindow[id] = true
 		}
 	}
@@ -831,18 +832,18 @@ func (oc *outageCase) receiverCounts() map[string]sinkCounts {
 
 // deliveryRow is what the delivery log says of one delivery.
 type deliveryRow struct {
-	status    string
+	status    delivery.Outcome
 	attempts  int
 	completed bool
 }
 
 // deliveryRows reads the delivery log of one kind of delivery.
-func (oc *outageCase) deliveryRows(kind string) map[string]deliveryRow {
+func (oc *outageCase) deliveryRows(kind delivery.Kind) map[string]deliveryRow {
 	var rows []struct {
-		ID        string `bun:"id"`
-		Status    string `bun:"status"`
-		Attempts  int    `bun:"attempts"`
-		Completed bool   `bun:"completed"`
+		ID        string           `bun:"id"`
+		Status    delivery.Outcome `bun:"status"`
+		Attempts  int              `bun:"attempts"`
+		Completed bool             `bun:"completed"`
 	}
 	err := oc.db.NewRaw("SELECT id, status, attempts, completed_at IS NOT NULL AS completed FROM webhook_deliveries WHERE kind = ?", kind).
 		Scan(context.Background(), &rows)
@@ -873,7 +874,7 @@ func (oc *outageCase) settle() {
 	deadline := time.Now().Add(within)
 	want := oc.expected()
 	for {
-		rows := oc.deliveryRows(models.KindEvent)
+		rows := oc.deliveryRows(delivery.KindEvent)
 		closed := 0
 		for id := range want {
 			if r, ok := rows[id]; ok && r.completed {
@@ -1091,7 +1092,7 @@ func (oc *outageCase) finish() outageRow {
 
 	want := oc.expected()
 	got := oc.receiverCounts()
-	rows := oc.deliveryRows(models.KindEvent)
+	rows := oc.deliveryRows(delivery.KindEvent)
 	recorded := oc.recordedConfigs()
 	row := outageRow{name: oc.name, expected: len(want)}
 	oc.mu.Lock()
@@ -1127,7 +1128,7 @@ func (oc *outageCase) finish() outageRow {
 				t.Errorf("failing delivery %s: %d attempts (%d requests), want the %d its run started with",
 					id, r.attempts, n.posts, cfg.Retry.MaxAttempts)
 			}
-			assert.Equal(t, models.StatusFailed, r.status, "failing delivery %s", id)
+			assert.Equal(t, delivery.OutcomeFailed, r.status, "failing delivery %s", id)
 		default:
 			if n.oks == 0 {
 				row.lost++
@@ -1158,7 +1159,7 @@ func (oc *outageCase) finish() outageRow {
 				row.wrong++
 				t.Errorf("%s delivery %s: %d requests, %d answered 2xx", d.mode, id, n.posts, n.oks)
 			}
-			assert.Equal(t, models.StatusSucceeded, r.status, "%s delivery %s", d.mode, id)
+			assert.Equal(t, delivery.OutcomeSucceeded, r.status, "%s delivery %s", d.mode, id)
 		}
 	}
 	for id := range got {

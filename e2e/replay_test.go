@@ -23,10 +23,11 @@ import (
 	"go.temporal.io/api/temporalproto"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
-	sdkworker "go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/assetsup/webhooks/activities"
+	"github.com/assetsup/webhooks/delivery"
 	"github.com/assetsup/webhooks/dispatch"
 	"github.com/assetsup/webhooks/events"
 	"github.com/assetsup/webhooks/internal/testenv"
@@ -122,7 +123,7 @@ func TestReplayCorpus(t *testing.T) {
 	for _, tt := range configs {
 		replayer := newReplayer(tt.give)
 		for _, run := range c.runs {
-			err := replayer.ReplayWorkflowHistoryWithOptions(testenv.QuietLogger(), run.history, sdkworker.ReplayWorkflowHistoryOptions{
+			err := replayer.ReplayWorkflowHistoryWithOptions(testenv.QuietLogger(), run.history, worker.ReplayWorkflowHistoryOptions{
 				// The real ids: a dispatch's behaviour depends on its own workflow id.
 				OriginalExecution: workflow.Execution{ID: run.WorkflowID, RunID: run.RunID},
 			})
@@ -135,8 +136,8 @@ func TestReplayCorpus(t *testing.T) {
 	t.Logf("recorded and replayed in %s", time.Since(began).Round(time.Millisecond))
 }
 
-func newReplayer(cfg workflows.Config) sdkworker.WorkflowReplayer {
-	r := sdkworker.NewWorkflowReplayer()
+func newReplayer(cfg workflows.Config) worker.WorkflowReplayer {
+	r := worker.NewWorkflowReplayer()
 	wf := workflows.New(cfg)
 	r.RegisterWorkflowWithOptions(wf.DispatchEvent, workflow.RegisterOptions{Name: workflows.DispatchEventName})
 	r.RegisterWorkflowWithOptions(wf.DeliverWebhook, workflow.RegisterOptions{Name: workflows.DeliverWebhookName})
@@ -174,7 +175,7 @@ var corpusEventData = map[string]any{"assetId": "asset-replay", "quantity": 2}
 func triggerWithData(t *testing.T, taskQueue, user string) string {
 	t.Helper()
 	id, err := dispatch.NewWebhookDispatchService(testenv.Temporal(t), taskQueue).
-		Trigger(context.Background(), events.LowStock, dispatch.Payload{UserID: user, Data: corpusEventData})
+		Trigger(context.Background(), events.LowStock, dispatch.Event{UserID: user, Data: corpusEventData})
 	require.NoError(t, err)
 	return id
 }
@@ -190,7 +191,7 @@ func recordInlineSuccess(t *testing.T, c *corpus) {
 	assert.Equal(t, []string{"version", "search attributes", "config", "local ListSubscribers", "search attributes", "memo", "local Send", "local Complete", "completed"}, historySteps(t, h))
 	res := dispatchResultOf(t, h)
 	require.NotNil(t, res.Delivery, "the only subscriber is delivered inline")
-	assert.Equal(t, workflows.OutcomeSucceeded, res.Delivery.Outcome)
+	assert.Equal(t, delivery.OutcomeSucceeded, res.Delivery.Outcome)
 	assert.Len(t, rcv.requests(), 1)
 }
 
@@ -212,7 +213,7 @@ func recordInlineRetries(t *testing.T, c *corpus) {
 	assert.Equal(t, int32(2), activityAttempts(h, "Send"), "the activity's own attempts: the receiver's 2nd and 3rd")
 	res := dispatchResultOf(t, h)
 	require.NotNil(t, res.Delivery)
-	assert.Equal(t, workflows.OutcomeSucceeded, res.Delivery.Outcome)
+	assert.Equal(t, delivery.OutcomeSucceeded, res.Delivery.Outcome)
 	assert.Equal(t, 3, res.Delivery.Attempts)
 	assert.Len(t, rcv.requests(), 3)
 }
@@ -262,9 +263,9 @@ func recordFanOut(t *testing.T, c *corpus) {
 	// Two subscribers a page and two children a run: five subscribers take three runs.
 	cfg := testenv.DefaultWorkflowConfig()
 	cfg.ChildrenPerRun = 2
-	sender := testenv.DefaultSenderConfig()
-	sender.DispatchPageSize = 2
-	s := newStack(t, testenv.WorkerSettings{Workflows: cfg, Sender: sender})
+	acts := testenv.DefaultActivitiesConfig()
+	acts.DispatchPageSize = 2
+	s := newStack(t, testenv.WorkerSettings{Workflows: cfg, Activities: acts})
 	rcv := newScriptedReceiver(t, scriptedAnswer{status: http.StatusOK})
 	user := newUser()
 	var hooks []string
@@ -316,7 +317,7 @@ func recordTestDelivery(t *testing.T, c *corpus) {
 	h := c.add(t, shapeTest, "delivery", res.WorkflowID, latestClosedRun(t, res.WorkflowID))
 	assert.Equal(t, []string{"version", "search attributes", "config", "local Send", "local Complete", "completed"}, historySteps(t, h))
 	in := deliverInputOf(t, h)
-	assert.Equal(t, workflows.KindTest, in.Kind)
+	assert.Equal(t, delivery.KindTest, in.Kind)
 	assert.Equal(t, 1, in.MaxAttempts, "a test delivery sends once")
 	assert.Len(t, rcv.requests(), 1)
 }
@@ -339,7 +340,7 @@ func recordRedelivery(t *testing.T, c *corpus) {
 	h := c.add(t, shapeRedelivery, "delivery", res.WorkflowID, latestClosedRun(t, res.WorkflowID))
 	assert.Equal(t, []string{"version", "search attributes", "config", "local Send", "local Complete", "completed"}, historySteps(t, h))
 	in := deliverInputOf(t, h)
-	assert.Equal(t, workflows.KindRedelivery, in.Kind)
+	assert.Equal(t, delivery.KindRedelivery, in.Kind)
 	assert.Equal(t, original, in.RedeliveryOf)
 	bodies := rcv.bodies()
 	require.Len(t, bodies, 2)
@@ -366,7 +367,7 @@ func recordSkipped(t *testing.T, c *corpus) {
 	}, historySteps(t, h))
 	res := dispatchResultOf(t, h)
 	require.NotNil(t, res.Delivery)
-	assert.Equal(t, workflows.OutcomeSkipped, res.Delivery.Outcome)
+	assert.Equal(t, delivery.OutcomeSkipped, res.Delivery.Outcome)
 	var d struct {
 		Status string `json:"status"`
 	}
@@ -386,9 +387,9 @@ func recordDatabaseOutage(t *testing.T, c *corpus) {
 	cfg := testenv.DefaultWorkflowConfig()
 	cfg.DBRetryTimeout = 2 * time.Second
 	cfg.HTTPTimeout = 15 * time.Second // room for stopping the database while a request is held
-	sender := testenv.DefaultSenderConfig()
-	sender.DBRetryTimeout = time.Second
-	tq := testenv.StartWorker(t, testenv.WorkerSettings{Box: box, DB: db, Workflows: cfg, Sender: sender})
+	acts := testenv.DefaultActivitiesConfig()
+	acts.DBRetryTimeout = time.Second
+	tq := testenv.StartWorker(t, testenv.WorkerSettings{Box: box, DB: db, Workflows: cfg, Activities: acts})
 	tc := testenv.Temporal(t)
 
 	sent := newScriptedReceiver(t, scriptedAnswer{status: http.StatusOK, hold: true})
@@ -412,7 +413,8 @@ func recordDatabaseOutage(t *testing.T, c *corpus) {
 		TypedSearchAttributes: workflows.DeliverySearchAttributes(oursHook, events.LowStock, oursUser),
 		Memo:                  workflows.DeliveryMemo("hook", models.URLHost(ours.URL)),
 	}, workflows.DeliverWebhookName, workflows.DeliverWebhookInput{
-		DeliveryID: workflows.DeliveryID(oursEvent, oursHook), WebhookID: oursHook, UserID: oursUser, Kind: workflows.KindEvent,
+		Identity: delivery.Identity{DeliveryID: workflows.DeliveryID(oursEvent, oursHook), WebhookID: oursHook, Kind: delivery.KindEvent},
+		UserID:   oursUser,
 		Payload: events.Payload{
 			ID: oursEvent, Event: events.LowStock, Timestamp: time.Now().UTC().Format(time.RFC3339),
 			Data: data,
@@ -438,7 +440,7 @@ func recordDatabaseOutage(t *testing.T, c *corpus) {
 	assert.GreaterOrEqual(t, activityAttempts(h, "Complete"), int32(2))
 	res := dispatchResultOf(t, h)
 	require.NotNil(t, res.Delivery)
-	assert.Equal(t, workflows.OutcomeSucceeded, res.Delivery.Outcome)
+	assert.Equal(t, delivery.OutcomeSucceeded, res.Delivery.Outcome)
 	assert.Len(t, sent.requests(), 1, "recording the outcome sends nothing again")
 
 	h = c.add(t, shapeOurs, "delivery", oursID, latestClosedRun(t, oursID))

@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/assetsup/webhooks/api"
+	"github.com/assetsup/webhooks/delivery"
 	"github.com/assetsup/webhooks/internal/testenv"
 	"github.com/assetsup/webhooks/workflows"
 )
@@ -61,11 +62,11 @@ func TestTypeScriptContract(t *testing.T) {
 
 	// From the Go side: the user's one webhook got exactly one delivery, and it succeeded.
 	type row struct {
-		EventID  string `bun:"event_id"`
-		Event    string `bun:"event"`
-		Kind     string `bun:"kind"`
-		Status   string `bun:"status"`
-		Attempts int    `bun:"attempts"`
+		EventID  string           `bun:"event_id"`
+		Event    string           `bun:"event"`
+		Kind     delivery.Kind    `bun:"kind"`
+		Status   delivery.Outcome `bun:"status"`
+		Attempts int              `bun:"attempts"`
 	}
 	var rows []row
 	eventually(t, 15*time.Second, func() bool {
@@ -78,7 +79,7 @@ func TestTypeScriptContract(t *testing.T) {
 	}, "one succeeded delivery for the TypeScript-dispatched event")
 	require.Len(t, rows, 1)
 	assert.Equal(t, "ASSET_TRANSFERRED", rows[0].Event)
-	assert.Equal(t, workflows.KindEvent, rows[0].Kind)
+	assert.Equal(t, delivery.KindEvent, rows[0].Kind)
 	assert.Equal(t, 1, rows[0].Attempts)
 	assert.Regexp(t, `^evt_[0-9a-f]{32}$`, rows[0].EventID)
 

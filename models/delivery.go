@@ -8,47 +8,32 @@ import (
 	"time"
 
 	"github.com/uptrace/bun"
-)
 
-// Delivery statuses.
-const (
-	StatusPending   = "pending"
-	StatusSucceeded = "succeeded"
-	StatusFailed    = "failed"
-	// StatusSkipped closes a delivery that stopped without a final attempt: its webhook
-	// was paused, disabled or deleted while it waited to retry.
-	StatusSkipped = "skipped"
-)
-
-// Delivery kinds: a platform event, a test from the portal, or a redelivery of an earlier one.
-const (
-	KindEvent      = "event"
-	KindTest       = "test"
-	KindRedelivery = "redelivery"
+	"github.com/assetsup/webhooks/delivery"
 )
 
 // Delivery is one DeliverWebhook run: one event sent to one webhook, over its attempts.
 type Delivery struct {
 	bun.BaseModel `bun:"table:webhook_deliveries,alias:d"`
 
-	ID              string     `bun:"id,pk,type:uuid"`
-	WebhookID       string     `bun:"webhook_id,notnull,type:uuid"`
-	EventID         string     `bun:"event_id,notnull"`
-	Event           string     `bun:"event,notnull"`
-	Kind            string     `bun:"kind,notnull"`
-	RedeliveryOf    *string    `bun:"redelivery_of,type:uuid"`
-	Status          string     `bun:"status,notnull"`
-	Attempts        int        `bun:"attempts,notnull"`
-	LastStatusCode  *int       `bun:"last_status_code"`
-	LastError       *string    `bun:"last_error"`
-	ResponseExcerpt *string    `bun:"response_excerpt"`
-	DurationMS      *int       `bun:"duration_ms"`
-	RequestBody     []byte     `bun:"request_body"`
-	WorkflowID      string     `bun:"workflow_id,notnull"`
-	RunID           string     `bun:"run_id,notnull"`
-	CreatedAt       time.Time  `bun:"created_at,nullzero,notnull,default:current_timestamp"`
-	UpdatedAt       time.Time  `bun:"updated_at,nullzero,notnull,default:current_timestamp"`
-	CompletedAt     *time.Time `bun:"completed_at"`
+	ID              string           `bun:"id,pk,type:uuid"`
+	WebhookID       string           `bun:"webhook_id,notnull,type:uuid"`
+	EventID         string           `bun:"event_id,notnull"`
+	Event           string           `bun:"event,notnull"`
+	Kind            delivery.Kind    `bun:"kind,notnull"`
+	RedeliveryOf    *string          `bun:"redelivery_of,type:uuid"`
+	Status          delivery.Outcome `bun:"status,notnull"`
+	Attempts        int              `bun:"attempts,notnull"`
+	LastStatusCode  *int             `bun:"last_status_code"`
+	LastError       *string          `bun:"last_error"`
+	ResponseExcerpt *string          `bun:"response_excerpt"`
+	DurationMS      *int             `bun:"duration_ms"`
+	RequestBody     []byte           `bun:"request_body"`
+	WorkflowID      string           `bun:"workflow_id,notnull"`
+	RunID           string           `bun:"run_id,notnull"`
+	CreatedAt       time.Time        `bun:"created_at,nullzero,notnull,default:current_timestamp"`
+	UpdatedAt       time.Time        `bun:"updated_at,nullzero,notnull,default:current_timestamp"`
+	CompletedAt     *time.Time       `bun:"completed_at"`
 }
 
 // Subscriber is what the dispatcher needs to start a delivery: nothing secret.
@@ -78,23 +63,23 @@ func ListSubscribers(ctx context.Context, db bun.IDB, userID, event, afterID str
 	return subs, nil
 }
 
-// DeliveryTarget is a webhook as the sender sees it, with what earlier attempts of
+// DeliveryTarget is a webhook as the Send activity sees it, with what earlier attempts of
 // this delivery already recorded.
 type DeliveryTarget struct {
-	ID                       string     `bun:"id"`
-	UserID                   string     `bun:"user_id"`
-	URL                      string     `bun:"url"`
-	IsActive                 bool       `bun:"is_active"`
-	SecretSealed             []byte     `bun:"secret_sealed"`
-	SecretKeyVersion         int        `bun:"secret_key_version"`
-	PreviousSecretSealed     []byte     `bun:"previous_secret_sealed"`
-	PreviousSecretKeyVersion int        `bun:"previous_secret_key_version"`
-	PreviousSecretExpiresAt  *time.Time `bun:"previous_secret_expires_at"`
-	PriorStatus              string     `bun:"prior_status"` // "" when no attempt was recorded yet
-	PriorAttempts            int        `bun:"prior_attempts"`
-	PriorStatusCode          int        `bun:"prior_status_code"`
-	PriorError               string     `bun:"prior_error"`
-	PriorCompleted           bool       `bun:"prior_completed"`
+	ID                       string           `bun:"id"`
+	UserID                   string           `bun:"user_id"`
+	URL                      string           `bun:"url"`
+	IsActive                 bool             `bun:"is_active"`
+	SecretSealed             []byte           `bun:"secret_sealed"`
+	SecretKeyVersion         int              `bun:"secret_key_version"`
+	PreviousSecretSealed     []byte           `bun:"previous_secret_sealed"`
+	PreviousSecretKeyVersion int              `bun:"previous_secret_key_version"`
+	PreviousSecretExpiresAt  *time.Time       `bun:"previous_secret_expires_at"`
+	PriorStatus              delivery.Outcome `bun:"prior_status"` // "" when no attempt was recorded yet
+	PriorAttempts            int              `bun:"prior_attempts"`
+	PriorStatusCode          int              `bun:"prior_status_code"`
+	PriorError               string           `bun:"prior_error"`
+	PriorCompleted           bool             `bun:"prior_completed"`
 }
 
 // LoadDeliveryTarget reads webhook webhookID and delivery deliveryID in one query.
@@ -134,17 +119,17 @@ func ClaimAttempt(ctx context.Context, db bun.IDB, d Delivery, maxAttempts int) 
 	err := db.NewRaw(`
 INSERT INTO webhook_deliveries AS d
     (id, webhook_id, event_id, event, kind, redelivery_of, status, attempts, request_body, workflow_id, run_id)
-SELECT ?, w.id, ?, ?, ?, ?, 'pending', 1, ?, ?, ?
+SELECT ?, w.id, ?, ?, ?, ?, ?, 1, ?, ?, ?
 FROM webhooks AS w WHERE w.id = ? AND ? > 0
 ON CONFLICT (id) DO UPDATE SET
     attempts = d.attempts + 1,
     workflow_id = EXCLUDED.workflow_id,
     run_id = EXCLUDED.run_id,
     updated_at = current_timestamp
-WHERE d.status = 'pending' AND d.completed_at IS NULL AND d.attempts < ?
+WHERE d.status = ? AND d.completed_at IS NULL AND d.attempts < ?
 RETURNING d.attempts`,
-		d.ID, d.EventID, d.Event, d.Kind, d.RedeliveryOf, d.RequestBody, d.WorkflowID, d.RunID,
-		d.WebhookID, maxAttempts, maxAttempts,
+		d.ID, d.EventID, d.Event, d.Kind, d.RedeliveryOf, delivery.OutcomePending, d.RequestBody, d.WorkflowID, d.RunID,
+		d.WebhookID, maxAttempts, delivery.OutcomePending, maxAttempts,
 	).Scan(ctx, &n)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil
@@ -172,9 +157,9 @@ type Attempt struct {
 func RecordAttempt(ctx context.Context, db bun.IDB, a Attempt) error {
 	d := a.Delivery
 	d.Attempts = a.Number
-	d.Status = StatusPending
+	d.Status = delivery.OutcomePending
 	if a.Succeeded {
-		d.Status = StatusSucceeded
+		d.Status = delivery.OutcomeSucceeded
 	}
 	d.LastStatusCode = nilIfZero(a.StatusCode)
 	d.LastError = nilIfEmpty(a.Error)
@@ -185,7 +170,7 @@ func RecordAttempt(ctx context.Context, db bun.IDB, a Attempt) error {
 		ExcludeColumn("created_at", "updated_at", "completed_at").
 		On("CONFLICT (id) DO UPDATE").
 		Set("attempts = GREATEST(d.attempts, EXCLUDED.attempts)").
-		Set("status = CASE WHEN d.status = 'succeeded' THEN d.status ELSE EXCLUDED.status END").
+		Set("status = CASE WHEN d.status = ? THEN d.status ELSE EXCLUDED.status END", delivery.OutcomeSucceeded).
 		Set("last_status_code = EXCLUDED.last_status_code").
 		Set("last_error = EXCLUDED.last_error").
 		Set("response_excerpt = EXCLUDED.response_excerpt").
@@ -230,9 +215,9 @@ type CompletionResult struct {
 // and the switch-off after DisableAfter consecutive failures. Running it twice for the
 // same delivery changes nothing the second time, which makes the step safe to retry.
 func CompleteDelivery(ctx context.Context, db bun.IDB, c Completion) (CompletionResult, error) {
-	status := StatusFailed
+	status := delivery.OutcomeFailed
 	if c.Succeeded {
-		status = StatusSucceeded
+		status = delivery.OutcomeSucceeded
 	}
 	d := c.Delivery
 	args := completionArgs{
@@ -240,7 +225,7 @@ func CompleteDelivery(ctx context.Context, db bun.IDB, c Completion) (Completion
 		RedeliveryOf: d.RedeliveryOf, Status: status, Attempts: c.Attempts,
 		StatusCode: nilIfZero(c.StatusCode), Error: nilIfEmpty(c.Error), WorkflowID: d.WorkflowID, RunID: d.RunID,
 		Succeeded: c.Succeeded, Gone: c.Gone, GoneReason: GoneReason,
-		DisableAfter: c.DisableAfter, DisabledReason: c.DisabledReason,
+		DisableAfter: c.DisableAfter, DisabledReason: c.DisabledReason, TestKind: delivery.KindTest,
 	}
 	var res CompletionResult
 	var failures sql.NullInt64
@@ -279,7 +264,7 @@ WITH d AS (
                            ELSE w.disabled_at END,
         updated_at = current_timestamp
     FROM d
-    WHERE w.id = d.webhook_id AND d.kind <> 'test'
+    WHERE w.id = d.webhook_id AND d.kind <> ?test_kind
     RETURNING w.failure_count, w.is_active
 )
 SELECT (SELECT count(*) FROM d) > 0, (SELECT failure_count FROM w), (SELECT is_active FROM w)`, &args,
@@ -294,23 +279,24 @@ SELECT (SELECT count(*) FROM d) > 0, (SELECT failure_count FROM w), (SELECT is_a
 
 // completionArgs are CompleteDelivery's named placeholders (?name).
 type completionArgs struct {
-	ID             string  `bun:"id"`
-	WebhookID      string  `bun:"webhook_id"`
-	EventID        string  `bun:"event_id"`
-	Event          string  `bun:"event"`
-	Kind           string  `bun:"kind"`
-	RedeliveryOf   *string `bun:"redelivery_of"`
-	Status         string  `bun:"status"`
-	Attempts       int     `bun:"attempts"`
-	StatusCode     *int    `bun:"status_code"`
-	Error          *string `bun:"error"`
-	WorkflowID     string  `bun:"workflow_id"`
-	RunID          string  `bun:"run_id"`
-	Succeeded      bool    `bun:"succeeded"`
-	Gone           bool    `bun:"gone"`
-	GoneReason     string  `bun:"gone_reason"`
-	DisableAfter   int     `bun:"disable_after"`
-	DisabledReason string  `bun:"disabled_reason"`
+	ID             string           `bun:"id"`
+	WebhookID      string           `bun:"webhook_id"`
+	EventID        string           `bun:"event_id"`
+	Event          string           `bun:"event"`
+	Kind           delivery.Kind    `bun:"kind"`
+	RedeliveryOf   *string          `bun:"redelivery_of"`
+	Status         delivery.Outcome `bun:"status"`
+	Attempts       int              `bun:"attempts"`
+	StatusCode     *int             `bun:"status_code"`
+	Error          *string          `bun:"error"`
+	WorkflowID     string           `bun:"workflow_id"`
+	RunID          string           `bun:"run_id"`
+	Succeeded      bool             `bun:"succeeded"`
+	Gone           bool             `bun:"gone"`
+	GoneReason     string           `bun:"gone_reason"`
+	DisableAfter   int              `bun:"disable_after"`
+	DisabledReason string           `bun:"disabled_reason"`
+	TestKind       delivery.Kind    `bun:"test_kind"` // deliveries of this kind leave the streak alone
 }
 
 // SkipDelivery closes a delivery that ends without a final attempt (its webhook was
@@ -319,11 +305,11 @@ type completionArgs struct {
 // the receiver did not fail. It returns whether it closed a row.
 func SkipDelivery(ctx context.Context, db bun.IDB, deliveryID, reason string) (bool, error) {
 	res, err := db.NewUpdate().Model((*Delivery)(nil)).
-		Set("status = ?", StatusSkipped).
+		Set("status = ?", delivery.OutcomeSkipped).
 		Set("last_error = ?", reason).
 		Set("completed_at = current_timestamp").
 		Set("updated_at = current_timestamp").
-		Where("id = ? AND completed_at IS NULL AND status = ?", deliveryID, StatusPending).
+		Where("id = ? AND completed_at IS NULL AND status = ?", deliveryID, delivery.OutcomePending).
 		Exec(ctx)
 	if err != nil {
 		return false, fmt.Errorf("skip delivery: %w", err)
@@ -369,8 +355,8 @@ type DeliveryCursor struct {
 }
 
 // ListDeliveries returns up to limit of a webhook's deliveries, newest first, after
-// cursor (nil for the first page), optionally only those with status.
-func ListDeliveries(ctx context.Context, db bun.IDB, webhookID, status string, limit int, after *DeliveryCursor) ([]Delivery, error) {
+// cursor (nil for the first page), optionally (status not "") only those with status.
+func ListDeliveries(ctx context.Context, db bun.IDB, webhookID string, status delivery.Outcome, limit int, after *DeliveryCursor) ([]Delivery, error) {
 	ds := []Delivery{}
 	q := db.NewSelect().Model(&ds).
 		ExcludeColumn("request_body").

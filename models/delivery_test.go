@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/uptrace/bun"
 
+	"github.com/assetsup/webhooks/delivery"
 	"github.com/assetsup/webhooks/internal/testenv"
 	"github.com/assetsup/webhooks/models"
 )
@@ -45,7 +46,7 @@ func deliveryOf(webhookID string) models.Delivery {
 		WebhookID:  webhookID,
 		EventID:    "evt_" + uuid.NewString(),
 		Event:      "LOW_STOCK",
-		Kind:       models.KindEvent,
+		Kind:       delivery.KindEvent,
 		WorkflowID: "deliver-" + uuid.NewString(),
 		RunID:      uuid.NewString(),
 	}
@@ -76,7 +77,7 @@ func TestRecordAttempt(t *testing.T) {
 	}))
 	got, err := models.GetDelivery(ctx, db, w.ID, d.ID)
 	require.NoError(t, err)
-	assert.Equal(t, models.StatusPending, got.Status)
+	assert.Equal(t, delivery.OutcomePending, got.Status)
 	assert.Equal(t, 1, got.Attempts)
 	assert.Equal(t, d.RequestBody, got.RequestBody)
 	require.NotNil(t, got.LastStatusCode)
@@ -88,7 +89,7 @@ func TestRecordAttempt(t *testing.T) {
 	require.NoError(t, models.RecordAttempt(ctx, db, models.Attempt{Delivery: d, Number: 2, Succeeded: true, StatusCode: 200}))
 	got, err = models.GetDelivery(ctx, db, w.ID, d.ID)
 	require.NoError(t, err)
-	assert.Equal(t, models.StatusSucceeded, got.Status)
+	assert.Equal(t, delivery.OutcomeSucceeded, got.Status)
 	assert.Equal(t, 2, got.Attempts)
 	assert.Nil(t, got.LastError)
 	assert.Nil(t, got.ResponseExcerpt)
@@ -97,7 +98,7 @@ func TestRecordAttempt(t *testing.T) {
 	require.NoError(t, models.RecordAttempt(ctx, db, models.Attempt{Delivery: d, Number: 1, StatusCode: 502, Error: "late"}))
 	got, err = models.GetDelivery(ctx, db, w.ID, d.ID)
 	require.NoError(t, err)
-	assert.Equal(t, models.StatusSucceeded, got.Status)
+	assert.Equal(t, delivery.OutcomeSucceeded, got.Status)
 	assert.Equal(t, 2, got.Attempts)
 }
 
@@ -113,7 +114,7 @@ func TestRecordAttemptLeavesCompletedDelivery(t *testing.T) {
 
 	got, err := models.GetDelivery(ctx, db, w.ID, d.ID)
 	require.NoError(t, err)
-	assert.Equal(t, models.StatusFailed, got.Status)
+	assert.Equal(t, delivery.OutcomeFailed, got.Status)
 	assert.Equal(t, 3, got.Attempts)
 	require.NotNil(t, got.LastError)
 	assert.Equal(t, "receiver answered HTTP 500", *got.LastError)
@@ -141,7 +142,7 @@ func TestLoadDeliveryTarget(t *testing.T) {
 	require.NoError(t, models.RecordAttempt(ctx, db, models.Attempt{Delivery: d, Number: 2, Succeeded: true, StatusCode: 204}))
 	target, err = models.LoadDeliveryTarget(ctx, db, w.ID, d.ID)
 	require.NoError(t, err)
-	assert.Equal(t, models.StatusSucceeded, target.PriorStatus)
+	assert.Equal(t, delivery.OutcomeSucceeded, target.PriorStatus)
 	assert.Equal(t, 2, target.PriorAttempts)
 	assert.Equal(t, 204, target.PriorStatusCode)
 
@@ -170,7 +171,7 @@ func TestLoadDeliveryTarget(t *testing.T) {
 	require.NoError(t, err)
 	target, err = models.LoadDeliveryTarget(ctx, db, w.ID, failed.ID)
 	require.NoError(t, err)
-	assert.Equal(t, models.StatusFailed, target.PriorStatus)
+	assert.Equal(t, delivery.OutcomeFailed, target.PriorStatus)
 	assert.True(t, target.PriorCompleted)
 	assert.Equal(t, "receiver answered HTTP 500", target.PriorError)
 	assert.Equal(t, 3, target.PriorAttempts)
@@ -188,12 +189,12 @@ func TestClaimAttempt(t *testing.T) {
 	assert.Equal(t, 1, n)
 	got, err := models.GetDelivery(ctx, db, w.ID, d.ID)
 	require.NoError(t, err)
-	assert.Equal(t, models.StatusPending, got.Status)
+	assert.Equal(t, delivery.OutcomePending, got.Status)
 	assert.Equal(t, 1, got.Attempts)
 	assert.Equal(t, d.RequestBody, got.RequestBody, "the first claim stores the body a redelivery resends")
 	assert.Equal(t, d.EventID, got.EventID)
 	assert.Equal(t, d.Event, got.Event)
-	assert.Equal(t, models.KindEvent, got.Kind)
+	assert.Equal(t, delivery.KindEvent, got.Kind)
 	assert.Equal(t, d.WorkflowID, got.WorkflowID)
 	assert.Equal(t, d.RunID, got.RunID)
 	assert.Nil(t, got.CompletedAt)
@@ -218,15 +219,15 @@ func TestClaimAttemptRefuses(t *testing.T) {
 	db, ctx := testenv.DB(t), context.Background()
 	tests := []struct {
 		name         string
-		give         string // the delivery's state before the claim
+		give         delivery.Outcome // the delivery's state before the claim: its status, or another named here
 		max          int
-		wantStatus   string // "" for no row
+		wantStatus   delivery.Outcome // "" for no row
 		wantAttempts int
 	}{
-		{name: "succeeded", give: models.StatusSucceeded, max: 3, wantStatus: models.StatusSucceeded, wantAttempts: 1},
-		{name: "completed as failed", give: models.StatusFailed, max: 5, wantStatus: models.StatusFailed, wantAttempts: 3},
-		{name: "closed as skipped", give: models.StatusSkipped, max: 3, wantStatus: models.StatusSkipped, wantAttempts: 1},
-		{name: "attempts used up", give: "exhausted", max: 3, wantStatus: models.StatusPending, wantAttempts: 3},
+		{name: "succeeded", give: delivery.OutcomeSucceeded, max: 3, wantStatus: delivery.OutcomeSucceeded, wantAttempts: 1},
+		{name: "completed as failed", give: delivery.OutcomeFailed, max: 5, wantStatus: delivery.OutcomeFailed, wantAttempts: 3},
+		{name: "closed as skipped", give: delivery.OutcomeSkipped, max: 3, wantStatus: delivery.OutcomeSkipped, wantAttempts: 1},
+		{name: "attempts used up", give: "exhausted", max: 3, wantStatus: delivery.OutcomePending, wantAttempts: 3},
 		{name: "webhook does not exist", give: "no webhook", max: 3},
 		{name: "no budget", give: "", max: 0},
 	}
@@ -235,12 +236,12 @@ func TestClaimAttemptRefuses(t *testing.T) {
 			w := deliveryHook(t, db, "user-"+uuid.NewString())
 			d := deliveryOf(w.ID)
 			switch tt.give {
-			case models.StatusSucceeded:
+			case delivery.OutcomeSucceeded:
 				require.NoError(t, models.RecordAttempt(ctx, db, models.Attempt{Delivery: d, Number: 1, Succeeded: true, StatusCode: 200}))
-			case models.StatusFailed:
+			case delivery.OutcomeFailed:
 				_, err := models.CompleteDelivery(ctx, db, failure(d, 0))
 				require.NoError(t, err)
-			case models.StatusSkipped:
+			case delivery.OutcomeSkipped:
 				first, err := models.ClaimAttempt(ctx, db, d, tt.max)
 				require.NoError(t, err)
 				require.Equal(t, 1, first)
@@ -312,23 +313,23 @@ func TestSkipDelivery(t *testing.T) {
 	db, ctx := testenv.DB(t), context.Background()
 	tests := []struct {
 		name       string
-		give       string // the delivery's state before: "" no row
+		give       delivery.Outcome // the delivery's state before: "" no row
 		want       bool
-		wantStatus string // "" for no row
+		wantStatus delivery.Outcome // "" for no row
 		wantError  string
 	}{
-		{name: "pending", give: models.StatusPending, want: true, wantStatus: models.StatusSkipped, wantError: "webhook deleted"},
+		{name: "pending", give: delivery.OutcomePending, want: true, wantStatus: delivery.OutcomeSkipped, wantError: "webhook deleted"},
 		{name: "no attempt made", give: "", want: false},
-		{name: "already completed", give: models.StatusFailed, want: false, wantStatus: models.StatusFailed, wantError: "receiver answered HTTP 500"},
+		{name: "already completed", give: delivery.OutcomeFailed, want: false, wantStatus: delivery.OutcomeFailed, wantError: "receiver answered HTTP 500"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			w := deliveryHook(t, db, "user-"+uuid.NewString())
 			d := deliveryOf(w.ID)
 			switch tt.give {
-			case models.StatusPending:
+			case delivery.OutcomePending:
 				require.NoError(t, models.RecordAttempt(ctx, db, models.Attempt{Delivery: d, Number: 2, StatusCode: 503, Error: "receiver answered HTTP 503"}))
-			case models.StatusFailed:
+			case delivery.OutcomeFailed:
 				_, err := models.CompleteDelivery(ctx, db, failure(d, 0))
 				require.NoError(t, err)
 			}
@@ -351,7 +352,7 @@ func TestSkipDelivery(t *testing.T) {
 				assert.Equal(t, tt.wantError, *got.LastError)
 				assert.NotNil(t, got.CompletedAt)
 			}
-			if tt.give == models.StatusPending {
+			if tt.give == delivery.OutcomePending {
 				assert.Equal(t, 2, got.Attempts)
 				require.NotNil(t, got.LastStatusCode, "the last attempt's answer stays on the row")
 				assert.Equal(t, 503, *got.LastStatusCode)
@@ -420,14 +421,14 @@ func TestCompleteDelivery(t *testing.T) {
 	// Completing a delivery no attempt recorded (nothing was sent) creates its row.
 	first := deliveryOf(w.ID)
 	original := uuid.NewString()
-	first.Kind, first.RedeliveryOf = models.KindRedelivery, &original
+	first.Kind, first.RedeliveryOf = delivery.KindRedelivery, &original
 	res, err := models.CompleteDelivery(ctx, db, failure(first, 0))
 	require.NoError(t, err)
 	assert.Equal(t, models.CompletionResult{Completed: true, FailureCount: 1}, res)
 	got, err := models.GetDelivery(ctx, db, w.ID, first.ID)
 	require.NoError(t, err)
-	assert.Equal(t, models.StatusFailed, got.Status)
-	assert.Equal(t, models.KindRedelivery, got.Kind)
+	assert.Equal(t, delivery.OutcomeFailed, got.Status)
+	assert.Equal(t, delivery.KindRedelivery, got.Kind)
 	require.NotNil(t, got.RedeliveryOf)
 	assert.Equal(t, original, *got.RedeliveryOf)
 	assert.NotNil(t, got.CompletedAt)
@@ -524,7 +525,7 @@ func TestCompleteDeliveryDisablesAtThreshold(t *testing.T) {
 
 	// Test deliveries never count, whatever their outcome.
 	test := failure(deliveryOf(w.ID), 3)
-	test.Delivery.Kind, test.Delivery.EventID, test.Delivery.Event = models.KindTest, "", "webhook.test"
+	test.Delivery.Kind, test.Delivery.EventID, test.Delivery.Event = delivery.KindTest, "", "webhook.test"
 	res, err := models.CompleteDelivery(ctx, db, test)
 	require.NoError(t, err)
 	assert.True(t, res.Completed)
@@ -608,7 +609,7 @@ func TestListDeliveriesPagesNewestFirst(t *testing.T) {
 	assert.Len(t, got, 5, "no delivery listed twice")
 	assert.IsDecreasing(t, got, "newest first, then by id descending")
 
-	pending, err := models.ListDeliveries(ctx, db, w.ID, models.StatusPending, 10, nil)
+	pending, err := models.ListDeliveries(ctx, db, w.ID, delivery.OutcomePending, 10, nil)
 	require.NoError(t, err)
 	assert.Len(t, pending, 2)
 }

@@ -9,18 +9,16 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/assetsup/webhooks/activities"
+	"github.com/assetsup/webhooks/delivery"
 	"github.com/assetsup/webhooks/events"
 )
 
 // DeliverWebhookInput is one event for one webhook. It names the webhook; the secret
 // is loaded by the activity and never appears here.
 type DeliverWebhookInput struct {
-	DeliveryID   string         `json:"deliveryId"`
-	WebhookID    string         `json:"webhookId"`
-	UserID       string         `json:"userId"`
-	Kind         string         `json:"kind"`
-	RedeliveryOf string         `json:"redeliveryOf,omitempty"`
-	Payload      events.Payload `json:"payload"`
+	delivery.Identity
+	UserID  string         `json:"userId"`
+	Payload events.Payload `json:"payload"`
 	// MaxAttempts overrides WEBHOOK_RETRY_MAX_ATTEMPTS when positive: test deliveries send once.
 	MaxAttempts int `json:"maxAttempts,omitempty"`
 }
@@ -28,12 +26,12 @@ type DeliverWebhookInput struct {
 // DeliverWebhookResult is the outcome of a delivery. A failed delivery also fails the
 // workflow (so the Web UI lists it as Failed) with this result as the error's details.
 type DeliverWebhookResult struct {
-	DeliveryID string `json:"deliveryId"`
-	Outcome    string `json:"outcome"`
-	Attempts   int    `json:"attempts"`
-	StatusCode int    `json:"statusCode,omitempty"`
-	Error      string `json:"error,omitempty"`
-	DurationMS int64  `json:"durationMs"`
+	DeliveryID string           `json:"deliveryId"`
+	Outcome    delivery.Outcome `json:"outcome"`
+	Attempts   int              `json:"attempts"`
+	StatusCode int              `json:"statusCode,omitempty"`
+	Error      string           `json:"error,omitempty"`
+	DurationMS int64            `json:"durationMs"`
 }
 
 // DeliverWebhook sends the event to the webhook under the retry policy, then records the
@@ -53,33 +51,23 @@ func (w *Workflows) deliver(ctx workflow.Context, cfg runSettings, in DeliverWeb
 	var sent activities.SendResult
 	start := workflow.Now(ctx)
 	err := w.send(ctx, cfg, activities.SendInput{
-		DeliveryID:   in.DeliveryID,
-		WebhookID:    in.WebhookID,
-		Kind:         in.Kind,
-		RedeliveryOf: in.RedeliveryOf,
-		Payload:      in.Payload,
-		MaxAttempts:  maxAttempts,
+		Identity:    in.Identity,
+		Payload:     in.Payload,
+		MaxAttempts: maxAttempts,
 		Backoff: activities.Backoff{
 			Initial: cfg.Retry.InitialInterval, Coefficient: cfg.Retry.BackoffCoefficient, Max: cfg.Retry.MaxInterval,
 		},
 	}, &sent)
 
-	outcome := activities.CompleteInput{
-		DeliveryID:   in.DeliveryID,
-		WebhookID:    in.WebhookID,
-		Kind:         in.Kind,
-		RedeliveryOf: in.RedeliveryOf,
-		EventID:      in.Payload.ID,
-		Event:        in.Payload.Event,
-	}
+	outcome := activities.CompleteInput{Identity: in.Identity, EventID: in.Payload.ID, Event: in.Payload.Event}
 	var res DeliverWebhookResult
 	switch {
 	case err == nil && sent.Skipped:
 		// Closes the log row of an attempt made before the webhook went off, if any.
-		res = DeliverWebhookResult{DeliveryID: in.DeliveryID, Outcome: OutcomeSkipped, Attempts: sent.Attempt, Error: sent.Reason}
+		res = DeliverWebhookResult{DeliveryID: in.DeliveryID, Outcome: delivery.OutcomeSkipped, Attempts: sent.Attempt, Error: sent.Reason}
 		outcome.Skipped, outcome.Error = true, sent.Reason
 	case err == nil:
-		res = DeliverWebhookResult{DeliveryID: in.DeliveryID, Outcome: OutcomeSucceeded, Attempts: sent.Attempt, StatusCode: sent.StatusCode, DurationMS: sent.DurationMS}
+		res = DeliverWebhookResult{DeliveryID: in.DeliveryID, Outcome: delivery.OutcomeSucceeded, Attempts: sent.Attempt, StatusCode: sent.StatusCode, DurationMS: sent.DurationMS}
 		outcome.Succeeded, outcome.Attempts, outcome.StatusCode = true, res.Attempts, res.StatusCode
 	default:
 		res = failedResult(in.DeliveryID, err, maxAttempts)
@@ -87,14 +75,14 @@ func (w *Workflows) deliver(ctx workflow.Context, cfg runSettings, in DeliverWeb
 		outcome.Attempts, outcome.StatusCode, outcome.Error = res.Attempts, res.StatusCode, res.Error
 		outcome.Gone = errorType(err) == activities.ErrTypeGone
 	}
-	var a *activities.Sender
+	var a *activities.Delivery
 	if outcome.Skipped && cfg.legacy {
 		return res, nil // that release left a skipped delivery's row as it was
 	}
 	if err := databaseStep(ctx, cfg, a.Complete, outcome, nil); err != nil {
 		return res, fmt.Errorf("record delivery outcome: %w", err)
 	}
-	if res.Outcome == OutcomeFailed {
+	if res.Outcome == delivery.OutcomeFailed {
 		return res, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("delivery failed after %d attempt(s): %s", res.Attempts, res.Error), ErrTypeDeliveryFailed, nil, res)
 	}
@@ -146,7 +134,7 @@ const databaseCallTimeout = 15 * time.Second
 // asked for, so later attempts are server-side retries that operators see as a pending
 // activity with its attempt count and last failure.
 func (w *Workflows) send(ctx workflow.Context, cfg runSettings, in activities.SendInput, sent *activities.SendResult) error {
-	var a *activities.Sender
+	var a *activities.Delivery
 	// Above the HTTP timeout, with room for the connection wait and the database waits
 	// around the POST.
 	timeout := cfg.HTTPTimeout + cfg.ConnWaitTimeout + 3*cfg.DBRetryTimeout + 5*time.Second
@@ -207,7 +195,7 @@ func firstRetryDelay(err error, initial time.Duration) time.Duration {
 
 // failedResult reads what the last attempt reported from the activity error.
 func failedResult(deliveryID string, err error, maxAttempts int) DeliverWebhookResult {
-	res := DeliverWebhookResult{DeliveryID: deliveryID, Outcome: OutcomeFailed, Attempts: maxAttempts, Error: err.Error()}
+	res := DeliverWebhookResult{DeliveryID: deliveryID, Outcome: delivery.OutcomeFailed, Attempts: maxAttempts, Error: err.Error()}
 	var appErr *temporal.ApplicationError
 	if errors.As(err, &appErr) {
 		// Without details nothing was sent (the URL or the payload was refused first).

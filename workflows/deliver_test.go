@@ -19,6 +19,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/assetsup/webhooks/activities"
+	"github.com/assetsup/webhooks/delivery"
 	"github.com/assetsup/webhooks/events"
 	"github.com/assetsup/webhooks/workflows"
 )
@@ -47,8 +48,8 @@ func testConfig() workflows.Config {
 	}
 }
 
-// newEnv registers the workflows under their contract names, as worker.Register does,
-// and a zero Sender: every activity is mocked, so the real ones never touch a database.
+// newEnv registers the workflows under their contract names, as deliveryworker.Register does,
+// and a zero activities.Delivery: every activity is mocked, so the real ones never touch a database.
 // Activities retry as the server retries them (see serverRetries); interceptors are
 // added after that.
 func newEnv(cfg workflows.Config, interceptors ...interceptor.WorkerInterceptor) *testsuite.TestWorkflowEnvironment {
@@ -57,7 +58,7 @@ func newEnv(cfg workflows.Config, interceptors ...interceptor.WorkerInterceptor)
 	wf := workflows.New(cfg)
 	env.RegisterWorkflowWithOptions(wf.DeliverWebhook, workflow.RegisterOptions{Name: workflows.DeliverWebhookName})
 	env.RegisterWorkflowWithOptions(wf.DispatchEvent, workflow.RegisterOptions{Name: workflows.DispatchEventName})
-	env.RegisterActivity(&activities.Sender{})
+	env.RegisterActivity(&activities.Delivery{})
 	env.SetWorkerOptions(worker.Options{
 		Interceptors: append([]interceptor.WorkerInterceptor{&serverRetries{}}, interceptors...),
 	})
@@ -107,10 +108,8 @@ func (o *serverRetriesOutbound) ExecuteActivity(ctx workflow.Context, activityTy
 
 func deliverInput() workflows.DeliverWebhookInput {
 	return workflows.DeliverWebhookInput{
-		DeliveryID: workflows.DeliveryID("evt-1", "wh-1"),
-		WebhookID:  "wh-1",
-		UserID:     "user-1",
-		Kind:       workflows.KindEvent,
+		Identity: delivery.Identity{DeliveryID: workflows.DeliveryID("evt-1", "wh-1"), WebhookID: "wh-1", Kind: delivery.KindEvent},
+		UserID:   "user-1",
 		Payload: events.Payload{
 			ID:        "evt-1",
 			Event:     events.AssetTransferred,
@@ -400,13 +399,13 @@ func TestDeliverWebhookFirstAttemptLocal(t *testing.T) {
 		maxAttempts  int // 0: the configured 3
 		respond      func(sendCall) (activities.SendResult, error)
 		wantLocal    []bool
-		wantOutcome  string
+		wantOutcome  delivery.Outcome
 		wantAttempts int
 	}{
-		{"success at once: one local attempt, no activity", 0, succeeds, []bool{true}, workflows.OutcomeSucceeded, 1},
-		{"retryable failure hands over to the activity", 0, alwaysHTTP500, []bool{true, false, false}, workflows.OutcomeFailed, 3},
-		{"non-retryable failure stops at the local attempt", 0, gone, []bool{true}, workflows.OutcomeFailed, 1},
-		{"a single-attempt delivery (test) is only local", 1, alwaysHTTP500, []bool{true}, workflows.OutcomeFailed, 1},
+		{"success at once: one local attempt, no activity", 0, succeeds, []bool{true}, delivery.OutcomeSucceeded, 1},
+		{"retryable failure hands over to the activity", 0, alwaysHTTP500, []bool{true, false, false}, delivery.OutcomeFailed, 3},
+		{"non-retryable failure stops at the local attempt", 0, gone, []bool{true}, delivery.OutcomeFailed, 1},
+		{"a single-attempt delivery (test) is only local", 1, alwaysHTTP500, []bool{true}, delivery.OutcomeFailed, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -450,7 +449,7 @@ func TestDeliverWebhookFailsAfterMaxAttempts(t *testing.T) {
 	assert.Contains(t, appErr.Error(), "after 3 attempt(s)")
 	assert.Equal(t, workflows.DeliverWebhookResult{
 		DeliveryID: in.DeliveryID,
-		Outcome:    workflows.OutcomeFailed,
+		Outcome:    delivery.OutcomeFailed,
 		Attempts:   3,
 		StatusCode: 500,
 		Error:      "receiver answered HTTP 500",
@@ -458,9 +457,7 @@ func TestDeliverWebhookFailsAfterMaxAttempts(t *testing.T) {
 	}, res)
 	assert.Len(t, send.recorded(), 3)
 	assert.Equal(t, []activities.CompleteInput{{
-		DeliveryID: in.DeliveryID,
-		WebhookID:  in.WebhookID,
-		Kind:       workflows.KindEvent,
+		Identity:   delivery.Identity{DeliveryID: in.DeliveryID, WebhookID: in.WebhookID, Kind: delivery.KindEvent},
 		EventID:    in.Payload.ID,
 		Event:      in.Payload.Event,
 		Succeeded:  false,
@@ -485,7 +482,7 @@ func TestDeliverWebhookSucceedsOnRetry(t *testing.T) {
 
 	require.NoError(t, err)
 	assert.Equal(t, workflows.DeliverWebhookResult{
-		DeliveryID: in.DeliveryID, Outcome: workflows.OutcomeSucceeded, Attempts: 2, StatusCode: 204, DurationMS: 42,
+		DeliveryID: in.DeliveryID, Outcome: delivery.OutcomeSucceeded, Attempts: 2, StatusCode: 204, DurationMS: 42,
 	}, res)
 	assert.Len(t, send.recorded(), 2)
 	calls := complete.recorded()
@@ -519,7 +516,7 @@ func TestDeliverWebhookRecordsOutcome(t *testing.T) {
 			mockSend(env, tt.give)
 			complete := mockComplete(env, 0)
 			in := deliverInput()
-			in.Kind = workflows.KindRedelivery
+			in.Kind = delivery.KindRedelivery
 			in.RedeliveryOf = "original-delivery"
 
 			_, _ = runDeliver(t, env, in)
@@ -527,10 +524,9 @@ func TestDeliverWebhookRecordsOutcome(t *testing.T) {
 			// The record step identifies the delivery fully: the activity writes the
 			// log row from this input alone.
 			want := tt.want
-			want.DeliveryID = in.DeliveryID
-			want.WebhookID = in.WebhookID
-			want.Kind = workflows.KindRedelivery
-			want.RedeliveryOf = "original-delivery"
+			want.Identity = delivery.Identity{
+				DeliveryID: in.DeliveryID, WebhookID: in.WebhookID, Kind: delivery.KindRedelivery, RedeliveryOf: "original-delivery",
+			}
 			want.EventID = in.Payload.ID
 			want.Event = in.Payload.Event
 			assert.Equal(t, []activities.CompleteInput{want}, complete.recorded())
@@ -546,7 +542,7 @@ func TestDeliverWebhookRetriesRecordingWithoutResending(t *testing.T) {
 	res, err := runDeliver(t, env, deliverInput())
 
 	require.NoError(t, err)
-	assert.Equal(t, workflows.OutcomeSucceeded, res.Outcome)
+	assert.Equal(t, delivery.OutcomeSucceeded, res.Outcome)
 	// A database outage must not cost the receiver a second POST or change the count.
 	assert.Len(t, send.recorded(), 1)
 	assert.Equal(t, 1, res.Attempts)
@@ -570,13 +566,13 @@ func TestDeliverWebhookRecordsTheOutcomeThroughALongOutage(t *testing.T) {
 	res, err := runDeliver(t, env, in)
 
 	require.NoError(t, err)
-	assert.Equal(t, workflows.OutcomeSucceeded, res.Outcome)
+	assert.Equal(t, delivery.OutcomeSucceeded, res.Outcome)
 	assert.Len(t, send.recorded(), 1, "waiting for the database sends nothing again")
 	calls := complete.recordedCalls()
 	require.Len(t, calls, 21, "every failed try is tried again, until the database answers")
 	want := activities.CompleteInput{
-		DeliveryID: in.DeliveryID, WebhookID: in.WebhookID, Kind: workflows.KindEvent,
-		EventID: in.Payload.ID, Event: in.Payload.Event, Succeeded: true, Attempts: 1, StatusCode: 200,
+		Identity: delivery.Identity{DeliveryID: in.DeliveryID, WebhookID: in.WebhookID, Kind: delivery.KindEvent},
+		EventID:  in.Payload.ID, Event: in.Payload.Event, Succeeded: true, Attempts: 1, StatusCode: 200,
 	}
 	var local, remote int
 	for i, c := range calls {
@@ -628,14 +624,14 @@ func TestDeliverWebhookSkipClosesTheDelivery(t *testing.T) {
 
 			require.NoError(t, err, "a skip is not a failed delivery")
 			assert.Equal(t, in.DeliveryID, res.DeliveryID)
-			assert.Equal(t, workflows.OutcomeSkipped, res.Outcome)
+			assert.Equal(t, delivery.OutcomeSkipped, res.Outcome)
 			assert.Equal(t, tt.give, res.Error)
 			assert.Len(t, send.recorded(), tt.wantCalls)
 			// Skipped closes a log row an earlier attempt left pending, and nothing more:
 			// no attempt count, no status, nothing that counts against the webhook.
 			assert.Equal(t, []activities.CompleteInput{{
-				DeliveryID: in.DeliveryID, WebhookID: in.WebhookID, Kind: workflows.KindEvent,
-				EventID: in.Payload.ID, Event: in.Payload.Event, Skipped: true, Error: tt.give,
+				Identity: delivery.Identity{DeliveryID: in.DeliveryID, WebhookID: in.WebhookID, Kind: delivery.KindEvent},
+				EventID:  in.Payload.ID, Event: in.Payload.Event, Skipped: true, Error: tt.give,
 			}}, complete.recorded())
 		})
 	}
@@ -689,7 +685,7 @@ func TestDeliverWebhookAttemptLimits(t *testing.T) {
 
 			require.Error(t, err)
 			assert.Len(t, send.recorded(), 1)
-			assert.Equal(t, workflows.OutcomeFailed, res.Outcome)
+			assert.Equal(t, delivery.OutcomeFailed, res.Outcome)
 			assert.Equal(t, tt.wantAttempts, res.Attempts)
 			assert.Equal(t, tt.wantStatusCode, res.StatusCode)
 			calls := complete.recorded()
@@ -763,7 +759,7 @@ func TestDeliverWebhookSendsTheInput(t *testing.T) {
 			})
 			mockComplete(env, 0)
 			in := deliverInput()
-			in.Kind = workflows.KindRedelivery
+			in.Kind = delivery.KindRedelivery
 			in.RedeliveryOf = "original-delivery"
 			in.MaxAttempts = tt.giveMax
 
@@ -774,12 +770,11 @@ func TestDeliverWebhookSendsTheInput(t *testing.T) {
 			// The receiver must get the very bytes the event produced, under the
 			// delivery's id; Send keeps the attempt budget and backoff, fixed per run.
 			want := activities.SendInput{
-				DeliveryID:   in.DeliveryID,
-				WebhookID:    in.WebhookID,
-				Kind:         workflows.KindRedelivery,
-				RedeliveryOf: "original-delivery",
-				Payload:      in.Payload,
-				MaxAttempts:  tt.wantMax,
+				Identity: delivery.Identity{
+					DeliveryID: in.DeliveryID, WebhookID: in.WebhookID, Kind: delivery.KindRedelivery, RedeliveryOf: "original-delivery",
+				},
+				Payload:     in.Payload,
+				MaxAttempts: tt.wantMax,
 				Backoff: activities.Backoff{
 					Initial: tt.giveRetry.InitialInterval, Coefficient: tt.giveRetry.BackoffCoefficient, Max: tt.giveRetry.MaxInterval,
 				},
@@ -799,7 +794,7 @@ func TestDeliverWebhookOurFailuresCostNoAttempt(t *testing.T) {
 		giveLocal    bool
 		giveMax      int // 0: the configured 3
 		give         string
-		wantOutcome  string
+		wantOutcome  delivery.Outcome
 		wantAttempts int
 		wantGaps     []time.Duration
 	}{
@@ -807,7 +802,7 @@ func TestDeliverWebhookOurFailuresCostNoAttempt(t *testing.T) {
 			name:         "outage on the local attempt",
 			giveLocal:    true,
 			give:         "dfff",
-			wantOutcome:  workflows.OutcomeFailed,
+			wantOutcome:  delivery.OutcomeFailed,
 			wantAttempts: 3,
 			wantGaps:     []time.Duration{time.Second, 5 * time.Second, 10 * time.Second},
 		},
@@ -815,7 +810,7 @@ func TestDeliverWebhookOurFailuresCostNoAttempt(t *testing.T) {
 			name:         "outage through the local attempt and the activity's first tries",
 			giveLocal:    true,
 			give:         "dddfff",
-			wantOutcome:  workflows.OutcomeFailed,
+			wantOutcome:  delivery.OutcomeFailed,
 			wantAttempts: 3,
 			wantGaps:     []time.Duration{time.Second, time.Second, time.Second, 5 * time.Second, 10 * time.Second},
 		},
@@ -823,7 +818,7 @@ func TestDeliverWebhookOurFailuresCostNoAttempt(t *testing.T) {
 			name:         "outage between the receiver's attempts",
 			giveLocal:    true,
 			give:         "fdddff",
-			wantOutcome:  workflows.OutcomeFailed,
+			wantOutcome:  delivery.OutcomeFailed,
 			wantAttempts: 3,
 			// The receiver's second wait is its own 10 s, however many tries Temporal
 			// counted in between.
@@ -834,7 +829,7 @@ func TestDeliverWebhookOurFailuresCostNoAttempt(t *testing.T) {
 			name:         "no connection slot for a while",
 			giveLocal:    true,
 			give:         "ccfff",
-			wantOutcome:  workflows.OutcomeFailed,
+			wantOutcome:  delivery.OutcomeFailed,
 			wantAttempts: 3,
 			wantGaps:     []time.Duration{time.Second, time.Second, 5 * time.Second, 10 * time.Second},
 		},
@@ -842,7 +837,7 @@ func TestDeliverWebhookOurFailuresCostNoAttempt(t *testing.T) {
 			name:         "outage without a local attempt",
 			giveLocal:    false,
 			give:         "dddfff",
-			wantOutcome:  workflows.OutcomeFailed,
+			wantOutcome:  delivery.OutcomeFailed,
 			wantAttempts: 3,
 			wantGaps:     []time.Duration{time.Second, time.Second, time.Second, 5 * time.Second, 10 * time.Second},
 		},
@@ -850,7 +845,7 @@ func TestDeliverWebhookOurFailuresCostNoAttempt(t *testing.T) {
 			name:         "the receiver answers after the outage",
 			giveLocal:    true,
 			give:         "ddds",
-			wantOutcome:  workflows.OutcomeSucceeded,
+			wantOutcome:  delivery.OutcomeSucceeded,
 			wantAttempts: 1,
 			wantGaps:     []time.Duration{time.Second, time.Second, time.Second},
 		},
@@ -860,7 +855,7 @@ func TestDeliverWebhookOurFailuresCostNoAttempt(t *testing.T) {
 			giveLocal:    true,
 			giveMax:      1,
 			give:         "ddf",
-			wantOutcome:  workflows.OutcomeFailed,
+			wantOutcome:  delivery.OutcomeFailed,
 			wantAttempts: 1,
 			wantGaps:     []time.Duration{time.Second, time.Second},
 		},
@@ -911,7 +906,7 @@ func TestDeliverWebhookOurFailuresCostNoAttempt(t *testing.T) {
 			require.Len(t, recorded, 1)
 			assert.Equal(t, tt.wantAttempts, recorded[0].Attempts)
 			// The outage was ours: it must never appear as the receiver's failure.
-			if tt.wantOutcome == workflows.OutcomeSucceeded {
+			if tt.wantOutcome == delivery.OutcomeSucceeded {
 				assert.True(t, recorded[0].Succeeded)
 				assert.Empty(t, recorded[0].Error)
 				return
@@ -938,7 +933,7 @@ func TestDeliverWebhookRidesOutALongOutage(t *testing.T) {
 	res, err := runDeliver(t, env, deliverInput())
 
 	require.NoError(t, err, "an outage of ours must never fail a delivery")
-	assert.Equal(t, workflows.OutcomeSucceeded, res.Outcome)
+	assert.Equal(t, delivery.OutcomeSucceeded, res.Outcome)
 	assert.Equal(t, 1, res.Attempts, "the receiver got its first attempt after the outage")
 	calls := send.recorded()
 	require.Len(t, calls, outage+1)

@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/assetsup/webhooks/activities"
+	"github.com/assetsup/webhooks/delivery"
 	"github.com/assetsup/webhooks/events"
 )
 
@@ -98,7 +99,7 @@ func (w *Workflows) DispatchEvent(ctx workflow.Context, in DispatchEventInput) (
 		Timestamp: in.OccurredAt.UTC().Format(time.RFC3339),
 		Data:      in.Data,
 	}
-	var a *activities.Sender
+	var a *activities.Delivery
 	startedThisRun := 0
 	for {
 		var page activities.ListSubscribersResult
@@ -115,13 +116,7 @@ func (w *Workflows) DispatchEvent(ctx workflow.Context, in DispatchEventInput) (
 
 		futures := make([]workflow.ChildWorkflowFuture, len(page.Subscribers))
 		for i, sub := range page.Subscribers {
-			futures[i] = workflow.ExecuteChildWorkflow(w.deliveryContext(ctx, in, sub), DeliverWebhookName, DeliverWebhookInput{
-				DeliveryID: DeliveryID(in.ID, sub.ID),
-				WebhookID:  sub.ID,
-				UserID:     in.UserID,
-				Kind:       KindEvent,
-				Payload:    payload,
-			})
+			futures[i] = workflow.ExecuteChildWorkflow(w.deliveryContext(ctx, in, sub), DeliverWebhookName, eventDelivery(in, sub, payload))
 		}
 		for _, f := range futures {
 			err := f.GetChildWorkflowExecution().Get(ctx, nil)
@@ -188,14 +183,18 @@ func (w *Workflows) deliverInline(ctx workflow.Context, cfg runSettings, in Disp
 	if err := workflow.UpsertMemo(ctx, DeliveryMemo(sub.Name, sub.Host)); err != nil {
 		return DispatchEventResult{}, fmt.Errorf("set delivery memo: %w", err)
 	}
-	res, err := w.deliver(ctx, cfg, DeliverWebhookInput{
-		DeliveryID: DeliveryID(in.ID, sub.ID),
-		WebhookID:  sub.ID,
-		UserID:     in.UserID,
-		Kind:       KindEvent,
-		Payload:    payload,
-	})
+	res, err := w.deliver(ctx, cfg, eventDelivery(in, sub, payload))
 	return DispatchEventResult{Started: 1, Delivery: &res}, err
+}
+
+// eventDelivery is the delivery of the dispatched event to one subscriber, the same
+// whether a child or the dispatch itself delivers it.
+func eventDelivery(in DispatchEventInput, sub activities.Subscriber, payload events.Payload) DeliverWebhookInput {
+	return DeliverWebhookInput{
+		Identity: delivery.Identity{DeliveryID: DeliveryID(in.ID, sub.ID), WebhookID: sub.ID, Kind: delivery.KindEvent},
+		UserID:   in.UserID,
+		Payload:  payload,
+	}
 }
 
 func (w *Workflows) deliveryContext(ctx workflow.Context, in DispatchEventInput, sub activities.Subscriber) workflow.Context {

@@ -21,6 +21,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/assetsup/webhooks/activities"
+	"github.com/assetsup/webhooks/delivery"
 	"github.com/assetsup/webhooks/events"
 	"github.com/assetsup/webhooks/workflows"
 )
@@ -141,7 +142,7 @@ func (m *childMock) deliver(ctx workflow.Context, in workflows.DeliverWebhookInp
 		WebhookID:  webhookID,
 	})
 	m.mu.Unlock()
-	return workflows.DeliverWebhookResult{DeliveryID: in.DeliveryID, Outcome: workflows.OutcomeSucceeded, Attempts: 1}, nil
+	return workflows.DeliverWebhookResult{DeliveryID: in.DeliveryID, Outcome: delivery.OutcomeSucceeded, Attempts: 1}, nil
 }
 
 // byWebhook indexes the children by webhook id: children start concurrently, so their
@@ -205,7 +206,7 @@ func TestDispatchEventStartsOneDeliveryPerSubscriber(t *testing.T) {
 		assert.Equal(t, workflows.DeliveryID(in.ID, id), c.Input.DeliveryID)
 		assert.Equal(t, id, c.WebhookID, "operators filter deliveries by webhook")
 		assert.Equal(t, "user-1", c.Input.UserID)
-		assert.Equal(t, workflows.KindEvent, c.Input.Kind)
+		assert.Equal(t, delivery.KindEvent, c.Input.Kind)
 		assert.Zero(t, c.Input.MaxAttempts, "event deliveries use the configured retry policy")
 	}
 }

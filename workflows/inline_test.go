@@ -16,6 +16,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/assetsup/webhooks/activities"
+	"github.com/assetsup/webhooks/delivery"
 	"github.com/assetsup/webhooks/workflows"
 )
 
@@ -75,7 +76,7 @@ func TestDispatchEventDeliversASingleSubscriberInline(t *testing.T) {
 	res, err := runDispatchAs(t, env, workflows.DispatchWorkflowID(in.ID), in)
 
 	require.NoError(t, err)
-	want := workflows.DeliverWebhookResult{DeliveryID: workflows.DeliveryID(in.ID, "wh-a"), Outcome: workflows.OutcomeSucceeded, Attempts: 1, StatusCode: 204, DurationMS: 3}
+	want := workflows.DeliverWebhookResult{DeliveryID: workflows.DeliveryID(in.ID, "wh-a"), Outcome: delivery.OutcomeSucceeded, Attempts: 1, StatusCode: 204, DurationMS: 3}
 	assert.Equal(t, workflows.DispatchEventResult{Started: 1, Delivery: &want}, res)
 	assert.Zero(t, children.count(), "the only delivery runs in the dispatch, not in a child")
 
@@ -127,7 +128,7 @@ func TestDispatchEventInlineFailureFailsTheDispatch(t *testing.T) {
 	assert.Equal(t, workflows.ErrTypeDeliveryFailed, appErr.Type())
 	res, err := workflows.DeliveryResultOf(err, workflows.DeliverWebhookResult{})
 	require.NoError(t, err)
-	assert.Equal(t, workflows.OutcomeFailed, res.Outcome)
+	assert.Equal(t, delivery.OutcomeFailed, res.Outcome)
 	assert.Equal(t, 3, res.Attempts)
 	assert.Equal(t, 500, res.StatusCode)
 	assert.Len(t, send.recorded(), 3, "the configured retry policy, as in a child")

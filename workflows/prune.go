@@ -19,7 +19,7 @@ func (w *Workflows) PruneDeliveries(ctx workflow.Context) (activities.PruneResul
 		StartToCloseTimeout: 10 * time.Minute,
 		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: 5 * time.Second, MaximumAttempts: 5},
 	})
-	var a *activities.Sender
+	var a *activities.Delivery
 	var res activities.PruneResult
 	err := workflow.ExecuteActivity(ctx, a.PruneDeliveries).Get(ctx, &res)
 	return res, err

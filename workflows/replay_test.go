@@ -225,7 +225,7 @@ func readReplayCorpus(t *testing.T) []replayCorpusRun {
 	return runs
 }
 
-// replayerFor registers the workflows under their contract names, as worker.Register does.
+// replayerFor registers the workflows under their contract names, as deliveryworker.Register does.
 func replayerFor(t *testing.T, cfg workflows.Config, interceptors ...interceptor.WorkerInterceptor) worker.WorkflowReplayer {
 	t.Helper()
 	r, err := worker.NewWorkflowReplayerWithOptions(worker.WorkflowReplayerOptions{Interceptors: interceptors})

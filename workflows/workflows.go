@@ -26,20 +26,6 @@ const (
 	ErrTypeDeliveryFailed = "DeliveryFailed"
 )
 
-// Delivery kinds, mirrored in the delivery log.
-const (
-	KindEvent      = "event"
-	KindTest       = "test"
-	KindRedelivery = "redelivery"
-)
-
-// Delivery outcomes.
-const (
-	OutcomeSucceeded = "succeeded"
-	OutcomeFailed    = "failed"
-	OutcomeSkipped   = "skipped"
-)
-
 // Search attributes every delivery carries, so operators filter the Web UI by webhook,
 // event or user. They must be registered on the namespace (make dev, compose, worker).
 var (

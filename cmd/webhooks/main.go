@@ -26,6 +26,7 @@ import (
 	"github.com/assetsup/webhooks/activities"
 	"github.com/assetsup/webhooks/api"
 	"github.com/assetsup/webhooks/config"
+	"github.com/assetsup/webhooks/deliveryworker"
 	"github.com/assetsup/webhooks/dispatch"
 	"github.com/assetsup/webhooks/events"
 	"github.com/assetsup/webhooks/migrations"
@@ -33,7 +34,6 @@ import (
 	"github.com/assetsup/webhooks/netguard"
 	"github.com/assetsup/webhooks/secrets"
 	"github.com/assetsup/webhooks/temporalclient"
-	"github.com/assetsup/webhooks/worker"
 	"github.com/assetsup/webhooks/workflows"
 )
 
@@ -230,19 +230,19 @@ func runWorker(ctx context.Context) error {
 	defer d.db.Close()
 	logger, box, policy, db := d.logger, d.box, d.policy, d.db
 	reg := newRegistry()
-	tc, err := temporalclient.Dial(ctx, cfg, logger, worker.MetricsHandler(reg))
+	tc, err := temporalclient.Dial(ctx, cfg, logger, deliveryworker.MetricsHandler(reg))
 	if err != nil {
 		return err
 	}
 	defer tc.Close()
-	if err := worker.EnsureSearchAttributes(ctx, tc, cfg.TemporalNamespace); err != nil {
+	if err := deliveryworker.EnsureSearchAttributes(ctx, tc, cfg.TemporalNamespace); err != nil {
 		return err
 	}
-	if err := worker.EnsurePruneSchedule(ctx, tc, cfg.TemporalTaskQueue, cfg.PruneInterval); err != nil {
+	if err := deliveryworker.EnsurePruneSchedule(ctx, tc, cfg.TemporalTaskQueue, cfg.PruneInterval); err != nil {
 		return err
 	}
 
-	sender := activities.NewSender(db, activities.NewHTTPClient(cfg.HTTPTimeout, cfg.MaxConnsPerHost, policy), box,
+	acts := activities.NewDelivery(db, activities.NewHTTPClient(cfg.HTTPTimeout, cfg.MaxConnsPerHost, policy), box,
 		activities.Config{
 			MaxResponseBytes:      cfg.MaxResponseBytes,
 			RetryAfterMax:         cfg.RetryAfterMax,
@@ -255,9 +255,9 @@ func runWorker(ctx context.Context) error {
 			DeliveryRetention:     cfg.DeliveryRetention,
 			UserAgent:             "AssetsUp-Webhooks/" + version,
 			Metrics:               activities.NewMetrics(reg),
-		}, logger)
+		})
 	wf := workflows.New(WorkflowConfig(cfg))
-	w := worker.New(tc, worker.OptionsFrom(cfg), wf, sender)
+	w := deliveryworker.New(tc, deliveryworker.OptionsFrom(cfg), wf, acts)
 
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
@@ -318,7 +318,7 @@ func runDispatch(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	defer tc.Close()
 	svc := dispatch.NewWebhookDispatchService(tc, cfg.TemporalTaskQueue)
-	eventID, err := svc.Trigger(ctx, events.NotificationEvent(*event), dispatch.Payload{ID: *id, UserID: *user, Data: payload})
+	eventID, err := svc.Trigger(ctx, events.NotificationEvent(*event), dispatch.Event{ID: *id, UserID: *user, Data: payload})
 	if err != nil {
 		return err
 	}

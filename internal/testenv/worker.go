@@ -10,11 +10,12 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/uptrace/bun"
 	"go.temporal.io/sdk/client"
+	tlog "go.temporal.io/sdk/log"
 
 	"github.com/assetsup/webhooks/activities"
+	"github.com/assetsup/webhooks/deliveryworker"
 	"github.com/assetsup/webhooks/netguard"
 	"github.com/assetsup/webhooks/secrets"
-	"github.com/assetsup/webhooks/worker"
 	"github.com/assetsup/webhooks/workflows"
 )
 
@@ -36,7 +37,7 @@ type WorkerSettings struct {
 	TaskQueue    string
 	Box          *secrets.Box
 	Workflows    workflows.Config
-	Sender       activities.Config
+	Activities   activities.Config
 	HTTPTimeout  time.Duration
 	AllowedCIDRs string  // default 127.0.0.0/8: test receivers are local
 	DB           *bun.DB // default: the package's database
@@ -58,8 +59,8 @@ func DefaultWorkflowConfig() workflows.Config {
 	}
 }
 
-// DefaultSenderConfig matches DefaultWorkflowConfig.
-func DefaultSenderConfig() activities.Config {
+// DefaultActivitiesConfig is the delivery activities' configuration matching DefaultWorkflowConfig.
+func DefaultActivitiesConfig() activities.Config {
 	return activities.Config{
 		MaxResponseBytes:      64 << 10,
 		RetryAfterMax:         10 * time.Minute,
@@ -97,8 +98,8 @@ func StartWorkerOn(t testing.TB, c client.Client, s WorkerSettings) string {
 	if s.Workflows.Retry.MaxAttempts == 0 {
 		s.Workflows = DefaultWorkflowConfig()
 	}
-	if s.Sender.DispatchPageSize == 0 {
-		s.Sender = DefaultSenderConfig()
+	if s.Activities.DispatchPageSize == 0 {
+		s.Activities = DefaultActivitiesConfig()
 	}
 	if s.HTTPTimeout == 0 {
 		s.HTTPTimeout = s.Workflows.HTTPTimeout
@@ -108,11 +109,16 @@ func StartWorkerOn(t testing.TB, c client.Client, s WorkerSettings) string {
 	}
 	cidrs, err := netguard.ParseCIDRs(s.AllowedCIDRs)
 	require.NoError(t, err)
-	sender := activities.NewSender(db, activities.NewHTTPClient(s.HTTPTimeout, 16, netguard.NewPolicy(false, cidrs)), s.Box, s.Sender, Logger(t))
-	w := worker.New(c, worker.Options{
+	// Activities log through the worker's client: one that shares c's connection and
+	// writes into Logs, as the deployed worker's writes into the service's log.
+	wc, err := client.NewClientFromExisting(c, client.Options{Namespace: "default", Logger: tlog.NewStructuredLogger(Logger(t))})
+	require.NoError(t, err)
+	t.Cleanup(wc.Close)
+	acts := activities.NewDelivery(db, activities.NewHTTPClient(s.HTTPTimeout, 16, netguard.NewPolicy(false, cidrs)), s.Box, s.Activities)
+	w := deliveryworker.New(wc, deliveryworker.Options{
 		TaskQueue: s.TaskQueue, MaxConcurrentActivities: 100, MaxConcurrentWorkflowTasks: 100,
 		MaxConcurrentLocalActivities: 100, Pollers: 2, AutoscalePollers: true, MaxPollers: 8,
-	}, workflows.New(s.Workflows), sender)
+	}, workflows.New(s.Workflows), acts)
 	require.NoError(t, w.Start())
 	t.Cleanup(w.Stop)
 	return s.TaskQueue

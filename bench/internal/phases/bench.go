@@ -113,7 +113,7 @@ func (b *Bench) seedUsers(ctx context.Context, prefix string, users, perUser int
 
 // trigger hands one event to DispatchEvent, as the backend does.
 func (b *Bench) trigger(ctx context.Context, eventID, user string, n int) error {
-	_, err := b.svc.Trigger(ctx, benchEvent, dispatch.Payload{ID: eventID, UserID: user, Data: map[string]any{"n": n, "bench": true}})
+	_, err := b.svc.Trigger(ctx, benchEvent, dispatch.Event{ID: eventID, UserID: user, Data: map[string]any{"n": n, "bench": true}})
 	if err != nil {
 		if b.triggerErrors.Add(1) == 1 {
 			b.firstErr.Store(err.Error())

@@ -10,7 +10,7 @@ import (
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
-	sdkworker "go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/assetsup/webhooks/bench/internal/procfs"
@@ -51,7 +51,7 @@ func (b *Bench) floor(ctx context.Context, attempt int) (FloorResult, error) {
 	if err != nil {
 		return FloorResult{}, err
 	}
-	w := sdkworker.New(b.env.Temporal, floorQueue, opts)
+	w := worker.New(b.env.Temporal, floorQueue, opts)
 	w.RegisterWorkflowWithOptions(floorWorkflow, workflow.RegisterOptions{Name: "BenchFloor"})
 	w.RegisterActivityWithOptions(func(ctx context.Context) error {
 		id := activity.GetInfo(ctx).WorkflowExecution.ID

@@ -10,7 +10,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
-	sdkworker "go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/assetsup/webhooks/bench/internal/procfs"
@@ -88,7 +88,7 @@ func (b *Bench) shapes(ctx context.Context, n int) ([]ShapeResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := sdkworker.New(b.env.Temporal, shapeQueue, opts)
+	w := worker.New(b.env.Temporal, shapeQueue, opts)
 	w.RegisterWorkflowWithOptions(shapeDispatch, workflow.RegisterOptions{Name: "ShapeDispatch"})
 	w.RegisterWorkflowWithOptions(shapeDeliver, workflow.RegisterOptions{Name: "ShapeDeliver"})
 	w.RegisterWorkflowWithOptions(shapeInline, workflow.RegisterOptions{Name: "ShapeInline"})

@@ -10,10 +10,10 @@ import (
 	"strings"
 	"time"
 
-	sdkworker "go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/worker"
 
 	"github.com/assetsup/webhooks/config"
-	"github.com/assetsup/webhooks/worker"
+	"github.com/assetsup/webhooks/deliveryworker"
 )
 
 // Settings are the benchmark's knobs; every count, rate and duration has a flag.
@@ -135,7 +135,7 @@ func Parse(args []string, quick bool) (Settings, error) {
 // FloorWorkerOptions are the production worker's, from the same configuration the
 // worker subprocess gets (defaults plus -env overrides), so the floor and shape workers
 // differ from ours only in what they run.
-func (s Settings) FloorWorkerOptions() (sdkworker.Options, error) {
+func (s Settings) FloorWorkerOptions() (worker.Options, error) {
 	environ := map[string]string{}
 	for _, kv := range s.ServiceEnv {
 		k, v, _ := strings.Cut(kv, "=")
@@ -145,9 +145,9 @@ func (s Settings) FloorWorkerOptions() (sdkworker.Options, error) {
 	// later for the real one): the dispatch role validates just the Temporal settings.
 	cfg, err := config.LoadFrom(config.RoleDispatch, environ)
 	if err != nil {
-		return sdkworker.Options{}, fmt.Errorf("floor worker options: %w", err)
+		return worker.Options{}, fmt.Errorf("floor worker options: %w", err)
 	}
-	return worker.OptionsFrom(cfg).SDK(), nil
+	return deliveryworker.OptionsFrom(cfg).SDK(), nil
 }
 
 func envOr(name, def string) string {

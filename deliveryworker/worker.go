@@ -1,6 +1,7 @@
-// Package worker builds the Temporal worker that runs deliveries: it registers the
-// workflows under their contract names and the activities struct.
-package worker
+// Package deliveryworker builds the Temporal worker that runs deliveries: it registers
+// the workflows under their contract names and the delivery activities, and keeps the
+// namespace's search attributes and the pruning Schedule in place.
+package deliveryworker
 
 import (
 	"context"
@@ -13,7 +14,7 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
-	sdkworker "go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/assetsup/webhooks/activities"
@@ -58,8 +59,8 @@ func OptionsFrom(cfg config.Config) Options {
 // server reports a sticky backlog, and that hint only clears when a long poll expires
 // (a minute), so the normal queue can wait a minute with idle cores. The autoscaler
 // always keeps pollers on both queues and adds them where the server reports work.
-func (opts Options) SDK() sdkworker.Options {
-	o := sdkworker.Options{
+func (opts Options) SDK() worker.Options {
+	o := worker.Options{
 		MaxConcurrentActivityExecutionSize:      opts.MaxConcurrentActivities,
 		MaxConcurrentWorkflowTaskExecutionSize:  opts.MaxConcurrentWorkflowTasks,
 		MaxConcurrentLocalActivityExecutionSize: opts.MaxConcurrentLocalActivities,
@@ -70,7 +71,7 @@ func (opts Options) SDK() sdkworker.Options {
 		o.MaxConcurrentWorkflowTaskPollers = opts.Pollers
 		return o
 	}
-	behavior := sdkworker.NewPollerBehaviorAutoscaling(sdkworker.PollerBehaviorAutoscalingOptions{
+	behavior := worker.NewPollerBehaviorAutoscaling(worker.PollerBehaviorAutoscalingOptions{
 		InitialNumberOfPollers: opts.Pollers,
 		MaximumNumberOfPollers: max(opts.MaxPollers, opts.Pollers),
 	})
@@ -79,19 +80,19 @@ func (opts Options) SDK() sdkworker.Options {
 	return o
 }
 
-// New returns a worker on opts.TaskQueue running wf and sender.
-func New(c client.Client, opts Options, wf *workflows.Workflows, sender *activities.Sender) sdkworker.Worker {
-	w := sdkworker.New(c, opts.TaskQueue, opts.SDK())
-	Register(w, wf, sender)
+// New returns a worker on opts.TaskQueue running wf and the activities acts.
+func New(c client.Client, opts Options, wf *workflows.Workflows, acts *activities.Delivery) worker.Worker {
+	w := worker.New(c, opts.TaskQueue, opts.SDK())
+	Register(w, wf, acts)
 	return w
 }
 
 // Register puts the workflows and activities on any registry: a worker, or a test environment.
-func Register(r sdkworker.Registry, wf *workflows.Workflows, sender *activities.Sender) {
+func Register(r worker.Registry, wf *workflows.Workflows, acts *activities.Delivery) {
 	r.RegisterWorkflowWithOptions(wf.DispatchEvent, workflow.RegisterOptions{Name: workflows.DispatchEventName})
 	r.RegisterWorkflowWithOptions(wf.DeliverWebhook, workflow.RegisterOptions{Name: workflows.DeliverWebhookName})
 	r.RegisterWorkflowWithOptions(wf.PruneDeliveries, workflow.RegisterOptions{Name: workflows.PruneDeliveriesName})
-	r.RegisterActivity(sender)
+	r.RegisterActivity(acts)
 }
 
 // EnsureSearchAttributes registers the delivery search attributes on the namespace if
