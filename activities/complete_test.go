@@ -15,7 +15,8 @@ import (
 	"github.com/assetsup/webhooks/activities"
 	"github.com/assetsup/webhooks/delivery"
 	"github.com/assetsup/webhooks/events"
-	"github.com/assetsup/webhooks/internal/testenv"
+	"github.com/assetsup/webhooks/internal/testfixture"
+	"github.com/assetsup/webhooks/internal/testinfra"
 	"github.com/assetsup/webhooks/models"
 	"github.com/assetsup/webhooks/secrets"
 )
@@ -57,7 +58,7 @@ func completeActivities(t *testing.T, db bun.IDB, box *secrets.Box, disableAfter
 }
 
 func TestCompleteTracksFailureStreak(t *testing.T) {
-	db, box := testenv.DB(t), testenv.Box(t)
+	db, box := testinfra.DB(t), testfixture.Box(t)
 	s := completeActivities(t, db, box, 0)
 	env := newEnv(t, s)
 	h := createHook(t, db, box, "user-"+uuid.NewString(), "http://127.0.0.1:9/never")
@@ -89,7 +90,7 @@ func TestCompleteTracksFailureStreak(t *testing.T) {
 }
 
 func TestCompleteIsIdempotent(t *testing.T) {
-	db, box := testenv.DB(t), testenv.Box(t)
+	db, box := testinfra.DB(t), testfixture.Box(t)
 	s := completeActivities(t, db, box, 0)
 	env := newEnv(t, s)
 	h := createHook(t, db, box, "user-"+uuid.NewString(), "http://127.0.0.1:9/never")
@@ -111,7 +112,7 @@ func TestCompleteIsIdempotent(t *testing.T) {
 }
 
 func TestCompleteTestDeliveryLeavesStreak(t *testing.T) {
-	db, box := testenv.DB(t), testenv.Box(t)
+	db, box := testinfra.DB(t), testfixture.Box(t)
 	s := completeActivities(t, db, box, 2)
 	env := newEnv(t, s)
 	h := createHook(t, db, box, "user-"+uuid.NewString(), "http://127.0.0.1:9/never")
@@ -133,7 +134,7 @@ func TestCompleteTestDeliveryLeavesStreak(t *testing.T) {
 }
 
 func TestCompleteCountsConcurrentFailuresExactly(t *testing.T) {
-	db, box := testenv.DB(t), testenv.Box(t)
+	db, box := testinfra.DB(t), testfixture.Box(t)
 	s := completeActivities(t, db, box, 0)
 	h := createHook(t, db, box, "user-"+uuid.NewString(), "http://127.0.0.1:9/never")
 
@@ -164,7 +165,7 @@ func TestCompleteCountsConcurrentFailuresExactly(t *testing.T) {
 }
 
 func TestCompleteDisablesAfterConsecutiveFailures(t *testing.T) {
-	db, box := testenv.DB(t), testenv.Box(t)
+	db, box := testinfra.DB(t), testfixture.Box(t)
 	s := completeActivities(t, db, box, 10)
 	env := newEnv(t, s)
 	h := createHook(t, db, box, "user-"+uuid.NewString(), "http://127.0.0.1:9/never")
@@ -192,7 +193,7 @@ func TestCompleteDisablesAfterConsecutiveFailures(t *testing.T) {
 }
 
 func TestCompleteKeepsTheFirstDisabledReason(t *testing.T) {
-	db, box := testenv.DB(t), testenv.Box(t)
+	db, box := testinfra.DB(t), testfixture.Box(t)
 	s := completeActivities(t, db, box, 1)
 	env := newEnv(t, s)
 	h := createHook(t, db, box, "user-"+uuid.NewString(), "http://127.0.0.1:9/never")
@@ -209,7 +210,7 @@ func TestCompleteKeepsTheFirstDisabledReason(t *testing.T) {
 }
 
 func TestCompleteForDeletedWebhook(t *testing.T) {
-	db, box := testenv.DB(t), testenv.Box(t)
+	db, box := testinfra.DB(t), testfixture.Box(t)
 	s := completeActivities(t, db, box, 10)
 	env := newEnv(t, s)
 	h := createHook(t, db, box, "user-"+uuid.NewString(), "http://127.0.0.1:9/never")
@@ -222,7 +223,7 @@ func TestCompleteForDeletedWebhook(t *testing.T) {
 // A delivery that stopped without a final attempt (its webhook went off while it waited
 // to retry) is closed as skipped. The receiver did not fail, so its streak is left alone.
 func TestCompleteSkipped(t *testing.T) {
-	db, box := testenv.DB(t), testenv.Box(t)
+	db, box := testinfra.DB(t), testfixture.Box(t)
 	ctx := context.Background()
 	s := completeActivities(t, db, box, 10)
 	env := newEnv(t, s)
@@ -281,7 +282,7 @@ func TestCompleteSkipped(t *testing.T) {
 // A 410 switches the webhook off in the outcome step too, the copy that survives a
 // database outage during Send's own attempt to do it.
 func TestCompleteGoneSwitchesTheWebhookOff(t *testing.T) {
-	db, box := testenv.DB(t), testenv.Box(t)
+	db, box := testinfra.DB(t), testfixture.Box(t)
 	ctx := context.Background()
 	s := completeActivities(t, db, box, 10)
 	env := newEnv(t, s)

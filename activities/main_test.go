@@ -4,9 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"strings"
 	"sync"
@@ -23,8 +20,10 @@ import (
 
 	"github.com/assetsup/webhooks/activities"
 	"github.com/assetsup/webhooks/delivery"
+	"github.com/assetsup/webhooks/deliveryworker"
 	"github.com/assetsup/webhooks/events"
-	"github.com/assetsup/webhooks/internal/testenv"
+	"github.com/assetsup/webhooks/internal/testfixture"
+	"github.com/assetsup/webhooks/internal/testinfra"
 	"github.com/assetsup/webhooks/models"
 	"github.com/assetsup/webhooks/netguard"
 	"github.com/assetsup/webhooks/secrets"
@@ -33,13 +32,17 @@ import (
 // TestMain runs the package on its own database and, once every test has logged what
 // it logs, fails the run if any secret a test issued reached the log.
 func TestMain(m *testing.M) {
-	code := testenv.Main(m)
-	if leaked := leakedSecrets(testenv.Logs.String()); len(leaked) > 0 {
+	code := testinfra.Main(m)
+	if leaked := leakedSecrets(logs.String()); len(leaked) > 0 {
 		fmt.Fprintf(os.Stderr, "FAIL: %d issued secret(s) appear in the log\n", len(leaked))
 		code = 1
 	}
 	os.Exit(code)
 }
+
+// logs is everything the package's activities and test environments log, across all
+// tests: TestMain checks it for secrets once they have all run.
+var logs testinfra.LogBuffer
 
 // issued remembers every secret the tests created, so the log and every error can be
 // checked against all of them, not just the current test's.
@@ -68,40 +71,22 @@ func leakedSecrets(s string) []string {
 }
 
 // hook is a webhook row the tests created, with the secret the receiver holds.
-type hook struct {
-	ID     string
-	UserID string
-	Secret string
-}
+type hook = testfixture.Hook
 
 // createHook inserts an active webhook subscribed to LOW_STOCK, pointing at url, with
-// a fresh secret sealed by box.
+// a fresh secret sealed by box, and remembers the secret for the leak checks.
 func createHook(t *testing.T, db bun.IDB, box *secrets.Box, userID, url string) hook {
 	t.Helper()
-	secret, err := secrets.Generate()
-	require.NoError(t, err)
-	remember(secret)
-	id := uuid.NewString()
-	sealed, version, err := box.Seal(id, secret)
-	require.NoError(t, err)
-	w := &models.Webhook{
-		ID:               id,
-		UserID:           userID,
-		Name:             "hook " + id[:8],
-		URL:              url,
-		SecretHash:       secrets.Fingerprint(secret),
-		SecretSealed:     sealed,
-		SecretKeyVersion: version,
-		Events:           []string{string(events.LowStock)},
-		IsActive:         true,
-	}
-	require.NoError(t, models.CreateWebhook(context.Background(), db, w, 1000))
-	return hook{ID: id, UserID: userID, Secret: secret}
+	h := testfixture.CreateWebhook(t, db, box, testfixture.Webhook{
+		UserID: userID, URL: url, Events: []string{string(events.LowStock)},
+	})
+	remember(h.Secret)
+	return h
 }
 
 // testConfig is the activities' configuration the tests start from.
 func testConfig() activities.Config {
-	cfg := testenv.DefaultActivitiesConfig()
+	cfg := deliveryworker.ActivitiesConfig(testfixture.WorkerConfig(), "test")
 	cfg.RetryAfterMax = time.Minute
 	cfg.DBRetryTimeout = 2 * time.Second
 	return cfg
@@ -118,12 +103,12 @@ func newActivities(t *testing.T, db bun.IDB, box *secrets.Box, cfg activities.Co
 }
 
 // newEnv returns an activity test environment with s registered. Its logger, which
-// activity.GetLogger returns to the activities, writes into testenv.Logs, so what the
+// activity.GetLogger returns to the activities, writes into logs, so what the
 // activities log can be asserted and the secret checks cover the SDK's lines too.
 func newEnv(t *testing.T, s *activities.Delivery) *testsuite.TestActivityEnvironment {
 	t.Helper()
 	var suite testsuite.WorkflowTestSuite
-	suite.SetLogger(tlog.NewStructuredLogger(testenv.Logger(t)))
+	suite.SetLogger(tlog.NewStructuredLogger(logs.Logger()))
 	env := suite.NewTestActivityEnvironment()
 	env.RegisterActivity(s)
 	return env
@@ -204,48 +189,6 @@ func failureOf(t *testing.T, appErr *temporal.ApplicationError) activities.SendF
 	return f
 }
 
-// hit is one request a receiver got.
-type hit struct {
-	Header   http.Header
-	Body     []byte
-	RawQuery string
-}
-
-// receiver is an httptest server on 127.0.0.1 that records every request and answers
-// with respond(n, w, r), n counting requests from 0.
-type receiver struct {
-	*httptest.Server
-	mu   sync.Mutex
-	hits []hit
-}
-
-func newReceiver(t *testing.T, respond func(n int, w http.ResponseWriter, r *http.Request)) *receiver {
-	t.Helper()
-	rcv := &receiver{}
-	rcv.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		rcv.mu.Lock()
-		n := len(rcv.hits)
-		rcv.hits = append(rcv.hits, hit{Header: r.Header.Clone(), Body: body, RawQuery: r.URL.RawQuery})
-		rcv.mu.Unlock()
-		respond(n, w, r)
-	}))
-	t.Cleanup(rcv.Close)
-	require.True(t, strings.HasPrefix(rcv.URL, "http://127.0.0.1:"), "receiver must listen on 127.0.0.1, got %s", rcv.URL)
-	return rcv
-}
-
-// status answers every request with code.
-func status(code int) func(int, http.ResponseWriter, *http.Request) {
-	return func(_ int, w http.ResponseWriter, _ *http.Request) { w.WriteHeader(code) }
-}
-
-func (r *receiver) Hits() []hit {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]hit(nil), r.hits...)
-}
-
 // logRow reads a delivery log row back.
 func logRow(t *testing.T, db bun.IDB, webhookID, deliveryID string) *models.Delivery {
 	t.Helper()
@@ -271,7 +214,7 @@ func webhook(t *testing.T, db bun.IDB, h hook) *models.Webhook {
 
 // logged says whether one line of the package's log holds every one of parts.
 func logged(parts ...string) bool {
-	for line := range strings.SplitSeq(testenv.Logs.String(), "\n") {
+	for line := range strings.SplitSeq(logs.String(), "\n") {
 		all := true
 		for _, p := range parts {
 			all = all && strings.Contains(line, p)

@@ -14,7 +14,8 @@ import (
 
 	"github.com/assetsup/webhooks/activities"
 	"github.com/assetsup/webhooks/delivery"
-	"github.com/assetsup/webhooks/internal/testenv"
+	"github.com/assetsup/webhooks/internal/testfixture"
+	"github.com/assetsup/webhooks/internal/testinfra"
 	"github.com/assetsup/webhooks/secrets"
 )
 
@@ -64,16 +65,16 @@ func outageConfig() (activities.Config, *prometheus.Registry) {
 // The database is the private server's, which the test stops and starts; one server
 // serves both outages, since creating one takes seconds.
 func TestSendCostsNothingWhileTheDatabaseIsDown(t *testing.T) {
-	pg := testenv.StartPrivatePostgres(t)
-	db, box := pg.Open(), testenv.Box(t)
+	pg := testinfra.StartPrivatePostgres(t)
+	db, box := pg.Open(), testfixture.Box(t)
 	outageBeforeTheRead(t, pg, db, box)
 	outageBeforeTheClaim(t, pg, db, box)
 }
 
 // outageBeforeTheRead: the database is down when the attempt starts.
-func outageBeforeTheRead(t *testing.T, pg *testenv.PrivatePostgres, db bun.IDB, box *secrets.Box) {
+func outageBeforeTheRead(t *testing.T, pg *testinfra.PrivatePostgres, db bun.IDB, box *secrets.Box) {
 	t.Helper()
-	rcv := newReceiver(t, status(http.StatusOK))
+	rcv := testfixture.NewReceiver(t, testfixture.Status(http.StatusOK))
 	h := createHook(t, db, box, "user-"+uuid.NewString(), rcv.URL)
 	cfg, reg := outageConfig()
 	s := newActivities(t, db, box, cfg, 5*time.Second)
@@ -87,14 +88,14 @@ func outageBeforeTheRead(t *testing.T, pg *testenv.PrivatePostgres, db bun.IDB, 
 		assertOurs(t, err, activities.ErrTypeDatabase, cfg)
 		assert.Less(t, time.Since(start), cfg.DBRetryTimeout+3*time.Second, "the attempt held on to the outage instead of handing it to Temporal")
 	}
-	assert.Empty(t, rcv.Hits(), "a request went out while the database was down")
+	assert.Empty(t, rcv.Requests(), "a request went out while the database was down")
 	assert.Equal(t, 2.0, infraRetries(t, reg, activities.ErrTypeDatabase))
 
 	pg.Start()
 	res, err := send(t, env, s, in)
 	require.NoError(t, err)
 	assert.Equal(t, 1, res.Attempt, "the outage used an attempt")
-	assert.Len(t, rcv.Hits(), 1)
+	assert.Len(t, rcv.Requests(), 1)
 	d := logRow(t, db, h.ID, in.DeliveryID)
 	assert.Equal(t, 1, d.Attempts)
 	assert.Equal(t, delivery.OutcomeSucceeded, d.Status)
@@ -103,11 +104,11 @@ func outageBeforeTheRead(t *testing.T, pg *testenv.PrivatePostgres, db bun.IDB, 
 // outageBeforeTheClaim: the database goes while an attempt queues for a connection,
 // after it read its target, so its claim fails and nothing is sent. The attempt that
 // held the connection was sent and stays counted, though recording its answer failed.
-func outageBeforeTheClaim(t *testing.T, pg *testenv.PrivatePostgres, db bun.IDB, box *secrets.Box) {
+func outageBeforeTheClaim(t *testing.T, pg *testinfra.PrivatePostgres, db bun.IDB, box *secrets.Box) {
 	t.Helper()
 	entered, proceed := make(chan struct{}, 1), make(chan struct{})
 	release := sync.OnceFunc(func() { close(proceed) })
-	rcv := newReceiver(t, func(n int, w http.ResponseWriter, _ *http.Request) {
+	rcv := testfixture.NewReceiver(t, func(n int, w http.ResponseWriter, _ *http.Request) {
 		if n == 0 {
 			entered <- struct{}{}
 			<-proceed
@@ -140,7 +141,7 @@ func outageBeforeTheClaim(t *testing.T, pg *testenv.PrivatePostgres, db bun.IDB,
 	assert.Equal(t, 1, firstRes.Attempt)
 	assert.Equal(t, activities.SendResult{}, secondRes)
 	assertOurs(t, secondErr, activities.ErrTypeDatabase, cfg)
-	assert.Len(t, rcv.Hits(), 1, "an attempt was sent without its claim")
+	assert.Len(t, rcv.Requests(), 1, "an attempt was sent without its claim")
 	assert.Equal(t, 1.0, infraRetries(t, reg, activities.ErrTypeDatabase))
 	assert.True(t, logged(`"msg":"record attempt"`, `"ActivityType":"Send"`, first.DeliveryID), "the lost record is not logged")
 
@@ -153,5 +154,5 @@ func outageBeforeTheClaim(t *testing.T, pg *testenv.PrivatePostgres, db bun.IDB,
 	res, err := send(t, newEnv(t, s), s, second)
 	require.NoError(t, err)
 	assert.Equal(t, 1, res.Attempt, "the outage used the second delivery's attempt")
-	assert.Len(t, rcv.Hits(), 2)
+	assert.Len(t, rcv.Requests(), 2)
 }

@@ -26,7 +26,8 @@ import (
 	"github.com/assetsup/webhooks/activities"
 	"github.com/assetsup/webhooks/delivery"
 	"github.com/assetsup/webhooks/events"
-	"github.com/assetsup/webhooks/internal/testenv"
+	"github.com/assetsup/webhooks/internal/testfixture"
+	"github.com/assetsup/webhooks/internal/testinfra"
 	"github.com/assetsup/webhooks/models"
 	"github.com/assetsup/webhooks/netguard"
 	"github.com/assetsup/webhooks/secrets"
@@ -78,8 +79,8 @@ func TestIndependentSignersMatchVectors(t *testing.T) {
 }
 
 func TestSendSignsTheBytesItSends(t *testing.T) {
-	db, box := testenv.DB(t), testenv.Box(t)
-	rcv := newReceiver(t, status(http.StatusOK))
+	db, box := testinfra.DB(t), testfixture.Box(t)
+	rcv := testfixture.NewReceiver(t, testfixture.Status(http.StatusOK))
 	h := createHook(t, db, box, "user-"+uuid.NewString(), rcv.URL+"/hooks/assetsup")
 	s := newActivities(t, db, box, testConfig(), 5*time.Second)
 	in := eventInput(h.ID)
@@ -91,7 +92,7 @@ func TestSendSignsTheBytesItSends(t *testing.T) {
 	assert.Equal(t, http.StatusOK, res.StatusCode)
 	assert.Equal(t, 1, res.Attempt)
 
-	hits := rcv.Hits()
+	hits := rcv.Requests()
 	require.Len(t, hits, 1)
 	got := hits[0]
 	wantBody := `{"id":"` + in.Payload.ID + `","event":"LOW_STOCK","timestamp":"2026-11-28T12:00:00Z","data":{"sku":"A-1","qty":3,"note":"h\u00e9llo \u2713"}}`
@@ -119,8 +120,8 @@ func TestSendSignsTheBytesItSends(t *testing.T) {
 }
 
 func TestSendRetriesSendIdenticalBodies(t *testing.T) {
-	db, box := testenv.DB(t), testenv.Box(t)
-	rcv := newReceiver(t, func(n int, w http.ResponseWriter, _ *http.Request) {
+	db, box := testinfra.DB(t), testfixture.Box(t)
+	rcv := testfixture.NewReceiver(t, func(n int, w http.ResponseWriter, _ *http.Request) {
 		if n < 2 {
 			w.WriteHeader(http.StatusInternalServerError)
 			return
@@ -150,7 +151,7 @@ func TestSendRetriesSendIdenticalBodies(t *testing.T) {
 	assert.Equal(t, http.StatusOK, res.StatusCode)
 	assert.Equal(t, 3, res.Attempt)
 
-	hits := rcv.Hits()
+	hits := rcv.Requests()
 	require.Len(t, hits, 3)
 	for _, h := range hits[1:] {
 		assert.Equal(t, hits[0].Body, h.Body)
@@ -168,12 +169,12 @@ func TestSendRetriesSendIdenticalBodies(t *testing.T) {
 	assert.False(t, res.Skipped)
 	assert.Equal(t, http.StatusOK, res.StatusCode)
 	assert.Equal(t, 3, res.Attempt, "the success reports the attempt that made it")
-	assert.Len(t, rcv.Hits(), 3, "an already-succeeded delivery was sent again")
+	assert.Len(t, rcv.Requests(), 3, "an already-succeeded delivery was sent again")
 }
 
 func TestSendTimeout(t *testing.T) {
-	db, box := testenv.DB(t), testenv.Box(t)
-	rcv := newReceiver(t, func(_ int, w http.ResponseWriter, r *http.Request) {
+	db, box := testinfra.DB(t), testfixture.Box(t)
+	rcv := testfixture.NewReceiver(t, func(_ int, w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-r.Context().Done():
 		case <-time.After(3 * time.Second):
@@ -215,7 +216,7 @@ func (l smallBuffers) Accept() (net.Conn, error) {
 }
 
 func TestSendReadsAtMostMaxResponseBytes(t *testing.T) {
-	db, box := testenv.DB(t), testenv.Box(t)
+	db, box := testinfra.DB(t), testfixture.Box(t)
 	const total = 10 << 20
 	written := make(chan int, 1)
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
@@ -261,7 +262,7 @@ func TestSendReadsAtMostMaxResponseBytes(t *testing.T) {
 }
 
 func TestSendResponseExcerptStaysWithinCap(t *testing.T) {
-	db, box := testenv.DB(t), testenv.Box(t)
+	db, box := testinfra.DB(t), testfixture.Box(t)
 	tests := []struct {
 		name string
 		give string
@@ -272,7 +273,7 @@ func TestSendResponseExcerptStaysWithinCap(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rcv := newReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request) {
+			rcv := testfixture.NewReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request) {
 				w.WriteHeader(http.StatusBadGateway)
 				_, _ = w.Write([]byte(tt.give))
 			})
@@ -292,9 +293,9 @@ func TestSendResponseExcerptStaysWithinCap(t *testing.T) {
 }
 
 func TestSendDoesNotFollowRedirects(t *testing.T) {
-	db, box := testenv.DB(t), testenv.Box(t)
-	target := newReceiver(t, status(http.StatusOK))
-	rcv := newReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request) {
+	db, box := testinfra.DB(t), testfixture.Box(t)
+	target := testfixture.NewReceiver(t, testfixture.Status(http.StatusOK))
+	rcv := testfixture.NewReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Location", target.URL+"/elsewhere")
 		w.WriteHeader(http.StatusFound)
 	})
@@ -308,13 +309,13 @@ func TestSendDoesNotFollowRedirects(t *testing.T) {
 	assert.Equal(t, http.StatusFound, failureOf(t, appErr).StatusCode)
 	assert.Contains(t, appErr.Message(), "302")
 	assert.Contains(t, appErr.Message(), "redirects")
-	assert.Len(t, rcv.Hits(), 1)
-	assert.Empty(t, target.Hits(), "the redirect was followed")
+	assert.Len(t, rcv.Requests(), 1)
+	assert.Empty(t, target.Requests(), "the redirect was followed")
 }
 
 func TestSendRefusesForbiddenAddress(t *testing.T) {
-	db, box := testenv.DB(t), testenv.Box(t)
-	rcv := newReceiver(t, status(http.StatusOK))
+	db, box := testinfra.DB(t), testfixture.Box(t)
+	rcv := testfixture.NewReceiver(t, testfixture.Status(http.StatusOK))
 	h := createHook(t, db, box, "user-"+uuid.NewString(), rcv.URL+"/?token=supersecret")
 	client := activities.NewHTTPClient(5*time.Second, 16, netguard.NewPolicy(false, nil))
 	s := activities.NewDelivery(db, client, box, testConfig())
@@ -324,7 +325,7 @@ func TestSendRefusesForbiddenAddress(t *testing.T) {
 	appErr := appError(t, err)
 	assert.Equal(t, activities.ErrTypeForbiddenAddress, appErr.Type())
 	assert.True(t, appErr.NonRetryable())
-	assert.Empty(t, rcv.Hits(), "the guard let the POST through")
+	assert.Empty(t, rcv.Requests(), "the guard let the POST through")
 
 	d := logRow(t, db, h.ID, in.DeliveryID)
 	require.NotNil(t, d.LastError)
@@ -333,8 +334,8 @@ func TestSendRefusesForbiddenAddress(t *testing.T) {
 }
 
 func TestSendGoneDisablesWebhook(t *testing.T) {
-	db, box := testenv.DB(t), testenv.Box(t)
-	rcv := newReceiver(t, status(http.StatusGone))
+	db, box := testinfra.DB(t), testfixture.Box(t)
+	rcv := testfixture.NewReceiver(t, testfixture.Status(http.StatusGone))
 	h := createHook(t, db, box, "user-"+uuid.NewString(), rcv.URL)
 	s := newActivities(t, db, box, testConfig(), 5*time.Second)
 	env := newEnv(t, s)
@@ -356,11 +357,11 @@ func TestSendGoneDisablesWebhook(t *testing.T) {
 	res, err := send(t, env, s, eventInput(h.ID))
 	require.NoError(t, err)
 	assert.True(t, res.Skipped)
-	assert.Len(t, rcv.Hits(), 1)
+	assert.Len(t, rcv.Requests(), 1)
 }
 
 func TestSendHonoursRetryAfter(t *testing.T) {
-	db, box := testenv.DB(t), testenv.Box(t)
+	db, box := testinfra.DB(t), testfixture.Box(t)
 	in20s := time.Now().Add(20 * time.Second).UTC().Format(http.TimeFormat)
 	anHourAgo := time.Now().Add(-time.Hour).UTC().Format(http.TimeFormat)
 	tests := []struct {
@@ -385,7 +386,7 @@ func TestSendHonoursRetryAfter(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rcv := newReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request) {
+			rcv := testfixture.NewReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request) {
 				w.Header().Set("Retry-After", tt.give)
 				w.WriteHeader(tt.code)
 			})
@@ -405,9 +406,9 @@ func TestSendHonoursRetryAfter(t *testing.T) {
 }
 
 func TestSendSkipsDeletedAndInactiveWebhooks(t *testing.T) {
-	db, box := testenv.DB(t), testenv.Box(t)
+	db, box := testinfra.DB(t), testfixture.Box(t)
 	ctx := context.Background()
-	rcv := newReceiver(t, status(http.StatusNoContent))
+	rcv := testfixture.NewReceiver(t, testfixture.Status(http.StatusNoContent))
 	s := newActivities(t, db, box, testConfig(), 5*time.Second)
 	env := newEnv(t, s)
 
@@ -418,7 +419,7 @@ func TestSendSkipsDeletedAndInactiveWebhooks(t *testing.T) {
 		require.NoError(t, err)
 		assert.True(t, res.Skipped)
 		assert.Equal(t, "webhook deleted", res.Reason)
-		assert.Empty(t, rcv.Hits())
+		assert.Empty(t, rcv.Requests())
 	})
 
 	t.Run("inactive", func(t *testing.T) {
@@ -435,7 +436,7 @@ func TestSendSkipsDeletedAndInactiveWebhooks(t *testing.T) {
 			assert.True(t, res.Skipped, kind)
 			assert.Equal(t, "webhook inactive", res.Reason)
 		}
-		assert.Empty(t, rcv.Hits())
+		assert.Empty(t, rcv.Requests())
 
 		// A test from the portal is how a user checks a paused webhook: it is sent.
 		in := activities.SendInput{
@@ -446,7 +447,7 @@ func TestSendSkipsDeletedAndInactiveWebhooks(t *testing.T) {
 		require.NoError(t, err)
 		assert.False(t, res.Skipped)
 		assert.Equal(t, http.StatusNoContent, res.StatusCode)
-		hits := rcv.Hits()
+		hits := rcv.Requests()
 		require.Len(t, hits, 1)
 		assert.Equal(t, `{"event":"webhook.test","timestamp":"2026-11-28T12:00:00Z"}`, string(hits[0].Body))
 		assert.Equal(t, in.DeliveryID, hits[0].Header.Get("webhook-id"), "a test has no event id: the delivery id names the message")
@@ -467,14 +468,14 @@ func closedURL(t *testing.T) string {
 }
 
 func TestSendKeepsSecretsAndTokensOutOfErrorsAndLogs(t *testing.T) {
-	db, box := testenv.DB(t), testenv.Box(t)
+	db, box := testinfra.DB(t), testfixture.Box(t)
 	tests := []struct {
 		name    string
 		respond func(int, http.ResponseWriter, *http.Request)
 		closed  bool
 		want    string
 	}{
-		{name: "500", respond: status(http.StatusInternalServerError), want: activities.ErrTypeHTTPStatus},
+		{name: "500", respond: testfixture.Status(http.StatusInternalServerError), want: activities.ErrTypeHTTPStatus},
 		{name: "429", respond: func(_ int, w http.ResponseWriter, _ *http.Request) {
 			w.Header().Set("Retry-After", "3")
 			w.WriteHeader(http.StatusTooManyRequests)
@@ -494,9 +495,9 @@ func TestSendKeepsSecretsAndTokensOutOfErrorsAndLogs(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			base := closedURL(t)
-			var rcv *receiver
+			var rcv *testfixture.Receiver
 			if !tt.closed {
-				rcv = newReceiver(t, tt.respond)
+				rcv = testfixture.NewReceiver(t, tt.respond)
 				base = rcv.URL
 			}
 			h := createHook(t, db, box, "user-"+uuid.NewString(), base+"/in?token=supersecret")
@@ -507,7 +508,7 @@ func TestSendKeepsSecretsAndTokensOutOfErrorsAndLogs(t *testing.T) {
 			appErr := appError(t, err)
 			assert.Equal(t, tt.want, appErr.Type(), appErr.Error())
 			if rcv != nil {
-				hits := rcv.Hits()
+				hits := rcv.Requests()
 				require.Len(t, hits, 1)
 				assert.Equal(t, "token=supersecret", hits[0].RawQuery, "the receiver's token must reach it")
 			}
@@ -518,19 +519,19 @@ func TestSendKeepsSecretsAndTokensOutOfErrorsAndLogs(t *testing.T) {
 			if d.ResponseExcerpt != nil {
 				assert.Empty(t, leakedSecrets(*d.ResponseExcerpt))
 			}
-			logs := testenv.Logs.String()
+			logs := logs.String()
 			assert.NotContains(t, logs, h.Secret)
 			assert.NotContains(t, logs, strings.TrimPrefix(h.Secret, secrets.Prefix))
 			assert.NotContains(t, logs, "supersecret")
 		})
 	}
-	assert.Empty(t, leakedSecrets(testenv.Logs.String()), "a secret issued by an earlier test reached the log")
+	assert.Empty(t, leakedSecrets(logs.String()), "a secret issued by an earlier test reached the log")
 }
 
 func TestSendSignsWithBothSecretsDuringRotation(t *testing.T) {
-	db, box := testenv.DB(t), testenv.Box(t)
+	db, box := testinfra.DB(t), testfixture.Box(t)
 	ctx := context.Background()
-	rcv := newReceiver(t, status(http.StatusOK))
+	rcv := testfixture.NewReceiver(t, testfixture.Status(http.StatusOK))
 	h := createHook(t, db, box, "user-"+uuid.NewString(), rcv.URL)
 
 	newSecret, err := secrets.Generate()
@@ -548,7 +549,7 @@ func TestSendSignsWithBothSecretsDuringRotation(t *testing.T) {
 	in := eventInput(h.ID)
 	_, err = send(t, newEnv(t, s), s, in)
 	require.NoError(t, err)
-	hits := rcv.Hits()
+	hits := rcv.Requests()
 	require.Len(t, hits, 1)
 	got := hits[0]
 	ts := got.Header.Get("webhook-timestamp")
@@ -563,7 +564,7 @@ func TestSendSignsWithBothSecretsDuringRotation(t *testing.T) {
 	in = eventInput(h.ID)
 	_, err = send(t, newEnv(t, clocked), clocked, in)
 	require.NoError(t, err)
-	hits = rcv.Hits()
+	hits = rcv.Requests()
 	require.Len(t, hits, 2)
 	got = hits[1]
 	ts = got.Header.Get("webhook-timestamp")
@@ -576,7 +577,7 @@ func TestSendSignsWithBothSecretsDuringRotation(t *testing.T) {
 // 1 below can only come from the claims in the database, which is where Send keeps the
 // receiver's budget.
 func TestSendKeepsTheReceiversAttemptBudget(t *testing.T) {
-	db, box := testenv.DB(t), testenv.Box(t)
+	db, box := testinfra.DB(t), testfixture.Box(t)
 	retryAfter := func(code int, after string) func(int, http.ResponseWriter, *http.Request) {
 		return func(_ int, w http.ResponseWriter, _ *http.Request) {
 			w.Header().Set("Retry-After", after)
@@ -592,7 +593,7 @@ func TestSendKeepsTheReceiversAttemptBudget(t *testing.T) {
 		wantDelays  []time.Duration // after each attempt but the last
 	}{
 		{
-			name: "500", respond: status(http.StatusInternalServerError), maxAttempts: 3,
+			name: "500", respond: testfixture.Status(http.StatusInternalServerError), maxAttempts: 3,
 			wantType: activities.ErrTypeHTTPStatus, wantStatus: http.StatusInternalServerError,
 			wantDelays: []time.Duration{testBackoff.After(1), testBackoff.After(2)},
 		},
@@ -630,13 +631,13 @@ func TestSendKeepsTheReceiversAttemptBudget(t *testing.T) {
 			wantDelays: []time.Duration{testBackoff.After(1), testBackoff.After(2)},
 		},
 		{
-			name: "a single attempt", respond: status(http.StatusInternalServerError), maxAttempts: 1,
+			name: "a single attempt", respond: testfixture.Status(http.StatusInternalServerError), maxAttempts: 1,
 			wantType: activities.ErrTypeHTTPStatus, wantStatus: http.StatusInternalServerError,
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rcv := newReceiver(t, tt.respond)
+			rcv := testfixture.NewReceiver(t, tt.respond)
 			h := createHook(t, db, box, "user-"+uuid.NewString(), rcv.URL)
 			cfg := testConfig()
 			cfg.RetryAfterMax = 10 * time.Second
@@ -670,7 +671,7 @@ func TestSendKeepsTheReceiversAttemptBudget(t *testing.T) {
 			assert.True(t, appErr.NonRetryable())
 			assert.Contains(t, appErr.Message(), *d.LastError, "the failure carries what the last attempt recorded")
 			assert.Equal(t, activities.SendFailure{Attempt: tt.maxAttempts, StatusCode: tt.wantStatus}, failureOf(t, appErr))
-			assert.Len(t, rcv.Hits(), tt.maxAttempts, "the receiver got more than its budget")
+			assert.Len(t, rcv.Requests(), tt.maxAttempts, "the receiver got more than its budget")
 			assert.Equal(t, tt.maxAttempts, logRow(t, db, h.ID, in.DeliveryID).Attempts, "a refused claim counted an attempt")
 		})
 	}
@@ -700,9 +701,9 @@ func TestBackoffAfter(t *testing.T) {
 // A retry of a delivery another run already settled sends nothing and reports how it
 // was settled.
 func TestSendLeavesSettledDeliveries(t *testing.T) {
-	db, box := testenv.DB(t), testenv.Box(t)
+	db, box := testinfra.DB(t), testfixture.Box(t)
 	ctx := context.Background()
-	rcv := newReceiver(t, status(http.StatusOK))
+	rcv := testfixture.NewReceiver(t, testfixture.Status(http.StatusOK))
 	s := newActivities(t, db, box, testConfig(), 5*time.Second)
 	env := newEnv(t, s)
 	tests := []struct {
@@ -748,7 +749,7 @@ func TestSendLeavesSettledDeliveries(t *testing.T) {
 				require.NoError(t, err)
 				assert.Equal(t, tt.want, res)
 			}
-			assert.Empty(t, rcv.Hits(), "a settled delivery was sent")
+			assert.Empty(t, rcv.Requests(), "a settled delivery was sent")
 		})
 	}
 }
@@ -757,7 +758,7 @@ func TestSendLeavesSettledDeliveries(t *testing.T) {
 // the request was out, so recording the attempt breaks the foreign key) cannot pass by
 // waiting: Send must not hold the attempt for DBRetryTimeout.
 func TestSendDoesNotWaitOutPermanentDatabaseErrors(t *testing.T) {
-	db, box := testenv.DB(t), testenv.Box(t)
+	db, box := testinfra.DB(t), testfixture.Box(t)
 	tests := []struct {
 		name     string
 		give     int
@@ -770,7 +771,7 @@ func TestSendDoesNotWaitOutPermanentDatabaseErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			hooks := make(chan hook, 1)
 			deleted := make(chan error, 1)
-			rcv := newReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request) {
+			rcv := testfixture.NewReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request) {
 				h := <-hooks
 				deleted <- models.DeleteWebhook(context.Background(), db, h.UserID, h.ID)
 				w.WriteHeader(tt.give)
@@ -796,7 +797,7 @@ func TestSendDoesNotWaitOutPermanentDatabaseErrors(t *testing.T) {
 				assert.Equal(t, tt.wantType, appErr.Type())
 				assert.Equal(t, activities.SendFailure{Attempt: 1, StatusCode: tt.give}, failureOf(t, appErr))
 			}
-			assert.Len(t, rcv.Hits(), 1)
+			assert.Len(t, rcv.Requests(), 1)
 			assert.True(t, logged(`"msg":"record attempt"`, `"ActivityType":"Send"`, in.DeliveryID), "the lost record is not logged")
 		})
 	}

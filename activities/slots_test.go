@@ -13,17 +13,18 @@ import (
 
 	"github.com/assetsup/webhooks/activities"
 	"github.com/assetsup/webhooks/delivery"
-	"github.com/assetsup/webhooks/internal/testenv"
+	"github.com/assetsup/webhooks/internal/testfixture"
+	"github.com/assetsup/webhooks/internal/testinfra"
 )
 
 // Waiting for one of a host's connections is not part of an attempt: three deliveries
 // to a receiver that takes 600ms, over one connection, all make it on their first
 // attempt within a 1s HTTP timeout, though the last waits 1.2s for its turn.
 func TestSendQueuesForAConnectionWithoutUsingAnAttempt(t *testing.T) {
-	db, box := testenv.DB(t), testenv.Box(t)
+	db, box := testinfra.DB(t), testfixture.Box(t)
 	var mu sync.Mutex
 	inFlight, most := 0, 0
-	rcv := newReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request) {
+	rcv := testfixture.NewReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request) {
 		mu.Lock()
 		inFlight++
 		most = max(most, inFlight)
@@ -59,17 +60,17 @@ func TestSendQueuesForAConnectionWithoutUsingAnAttempt(t *testing.T) {
 		assert.Equal(t, 1, d.Attempts)
 		assert.Equal(t, delivery.OutcomeSucceeded, d.Status)
 	}
-	assert.Len(t, rcv.Hits(), n)
+	assert.Len(t, rcv.Requests(), n)
 	assert.Equal(t, 1, most, "the per-host cap let requests through side by side")
 }
 
 // An attempt that finds no free connection within WEBHOOK_CONN_WAIT_TIMEOUT sends
 // nothing, claims nothing, and is retried as our failure.
 func TestSendGivesUpWaitingForAConnectionWithoutSending(t *testing.T) {
-	db, box := testenv.DB(t), testenv.Box(t)
+	db, box := testinfra.DB(t), testfixture.Box(t)
 	entered, proceed := make(chan struct{}, 1), make(chan struct{})
 	release := sync.OnceFunc(func() { close(proceed) })
-	rcv := newReceiver(t, func(n int, w http.ResponseWriter, _ *http.Request) {
+	rcv := testfixture.NewReceiver(t, func(n int, w http.ResponseWriter, _ *http.Request) {
 		if n == 0 {
 			entered <- struct{}{}
 			<-proceed
@@ -99,7 +100,7 @@ func TestSendGivesUpWaitingForAConnectionWithoutSending(t *testing.T) {
 	assertOurs(t, err, activities.ErrTypeConnectionWait, cfg)
 	assert.GreaterOrEqual(t, elapsed, cfg.ConnWaitTimeout, "gave up before WEBHOOK_CONN_WAIT_TIMEOUT")
 	assert.Less(t, elapsed, 2*time.Second, "waited well past WEBHOOK_CONN_WAIT_TIMEOUT")
-	assert.Len(t, rcv.Hits(), 1, "the waiting attempt was sent")
+	assert.Len(t, rcv.Requests(), 1, "the waiting attempt was sent")
 	noLogRow(t, db, h.ID, waiter.DeliveryID)
 	assert.Equal(t, 1.0, infraRetries(t, reg, activities.ErrTypeConnectionWait))
 
@@ -117,16 +118,16 @@ func TestSendGivesUpWaitingForAConnectionWithoutSending(t *testing.T) {
 // Connections are capped per host: a slow receiver holding all of its own leaves
 // another host (here another port) served at once.
 func TestSendSlowHostLeavesOtherHostsAlone(t *testing.T) {
-	db, box := testenv.DB(t), testenv.Box(t)
+	db, box := testinfra.DB(t), testfixture.Box(t)
 	entered, proceed := make(chan struct{}, 1), make(chan struct{})
 	release := sync.OnceFunc(func() { close(proceed) })
-	slow := newReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request) {
+	slow := testfixture.NewReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request) {
 		entered <- struct{}{}
 		<-proceed
 		w.WriteHeader(http.StatusOK)
 	})
 	t.Cleanup(release)
-	quick := newReceiver(t, status(http.StatusOK))
+	quick := testfixture.NewReceiver(t, testfixture.Status(http.StatusOK))
 	user := "user-" + uuid.NewString()
 	slowHook, quickHook := createHook(t, db, box, user, slow.URL), createHook(t, db, box, user, quick.URL)
 	cfg := testConfig()
@@ -145,10 +146,10 @@ func TestSendSlowHostLeavesOtherHostsAlone(t *testing.T) {
 	require.NoError(t, err, "the quick host queued behind the slow one")
 	assert.Equal(t, 1, res.Attempt)
 	assert.Less(t, time.Since(start), time.Second)
-	assert.Len(t, quick.Hits(), 1)
+	assert.Len(t, quick.Requests(), 1)
 
 	release()
 	wg.Wait()
 	require.NoError(t, slowErr)
-	assert.Len(t, slow.Hits(), 1)
+	assert.Len(t, slow.Requests(), 1)
 }

@@ -12,12 +12,13 @@ import (
 
 	"github.com/assetsup/webhooks/activities"
 	"github.com/assetsup/webhooks/events"
-	"github.com/assetsup/webhooks/internal/testenv"
+	"github.com/assetsup/webhooks/internal/testfixture"
+	"github.com/assetsup/webhooks/internal/testinfra"
 	"github.com/assetsup/webhooks/models"
 )
 
 func TestListSubscribersPagesActiveSubscribersOfOneUser(t *testing.T) {
-	db, box := testenv.DB(t), testenv.Box(t)
+	db, box := testinfra.DB(t), testfixture.Box(t)
 	ctx := context.Background()
 	user, other := "user-"+uuid.NewString(), "user-"+uuid.NewString()
 	const url = "http://127.0.0.1:9/hooks/in?token=supersecret"

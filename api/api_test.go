@@ -19,7 +19,8 @@ import (
 
 	"github.com/assetsup/webhooks/api"
 	"github.com/assetsup/webhooks/events"
-	"github.com/assetsup/webhooks/internal/testenv"
+	"github.com/assetsup/webhooks/internal/testfixture"
+	"github.com/assetsup/webhooks/internal/testinfra"
 	"github.com/assetsup/webhooks/netguard"
 	"github.com/assetsup/webhooks/secrets"
 )
@@ -52,13 +53,13 @@ func withRateLimit(perSecond float64, burst int) serverOption {
 // must work while Temporal is down.
 func newServer(t testing.TB, opts ...serverOption) *testServer {
 	t.Helper()
-	box := testenv.Box(t)
+	box := testfixture.Box(t)
 	jwtSecret := make([]byte, 32)
 	_, err := rand.Read(jwtSecret)
 	require.NoError(t, err)
 
 	d := api.Deps{
-		DB:       testenv.DB(t),
+		DB:       testinfra.DB(t),
 		Temporal: nil,
 		Box:      box,
 		Policy:   netguard.NewPolicy(false, nil),
@@ -74,7 +75,7 @@ func newServer(t testing.TB, opts ...serverOption) *testServer {
 			RateBurst:          1000,
 			ListCacheBytes:     1 << 20, // on, as in production: every list test also checks it is never stale
 		},
-		Logger: testenv.Logger(t),
+		Logger: logs.Logger(),
 	}
 	for _, o := range opts {
 		o(&d)

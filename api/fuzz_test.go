@@ -18,7 +18,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
-	"github.com/assetsup/webhooks/internal/testenv"
+	"github.com/assetsup/webhooks/internal/testfixture"
+	"github.com/assetsup/webhooks/internal/testinfra"
 	"github.com/assetsup/webhooks/models"
 	"github.com/assetsup/webhooks/netguard"
 )
@@ -83,12 +84,12 @@ func FuzzWebhookBody(f *testing.F) {
 // PostgreSQL accepts in the list query, and through the API any cursor at all is a
 // page or a 400 invalid_cursor, never a 500.
 func FuzzDeliveryCursor(f *testing.F) {
-	db := testenv.DB(f)
+	db := testinfra.DB(f)
 	ctx := context.Background()
 	jwtSecret := []byte("fuzz-delivery-cursor-secret-fuzz-delivery-cursor")
 	router := NewRouter(Deps{
 		DB:     db,
-		Box:    testenv.Box(f),
+		Box:    testfixture.Box(f),
 		Policy: netguard.NewPolicy(false, nil),
 		Config: Config{
 			JWTSecret: jwtSecret, MaxBodyBytes: 65536, MaxWebhooksPerUser: 10, TaskQueue: "webhooks",

@@ -22,7 +22,7 @@ import (
 
 	"github.com/assetsup/webhooks/api"
 	"github.com/assetsup/webhooks/events"
-	"github.com/assetsup/webhooks/internal/testenv"
+	"github.com/assetsup/webhooks/internal/testfixture"
 	"github.com/assetsup/webhooks/netguard"
 )
 
@@ -38,7 +38,7 @@ func specRouter(t *testing.T) *gin.Engine {
 	t.Helper()
 	return api.NewRouter(api.Deps{
 		DB:       nil,
-		Box:      testenv.Box(t),
+		Box:      testfixture.Box(t),
 		Policy:   netguard.NewPolicy(false, nil),
 		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Registry: prometheus.NewRegistry(),

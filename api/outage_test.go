@@ -12,7 +12,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/assetsup/webhooks/api"
-	"github.com/assetsup/webhooks/internal/testenv"
+	"github.com/assetsup/webhooks/internal/testinfra"
 )
 
 func withDB(db *bun.DB) serverOption {
@@ -23,7 +23,7 @@ func withDB(db *bun.DB) serverOption {
 // answers 503 database_unavailable with Retry-After, never a 500, a refused write
 // stores nothing, and the first request after the database is back succeeds.
 func TestDatabaseOutage(t *testing.T) {
-	pg := testenv.StartPrivatePostgres(t)
+	pg := testinfra.StartPrivatePostgres(t)
 	s := newServer(t, withDB(pg.Open()))
 	user := newUser()
 	w := s.create(t, user, validHook("before the outage"))

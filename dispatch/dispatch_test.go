@@ -12,16 +12,17 @@ import (
 
 	"github.com/assetsup/webhooks/dispatch"
 	"github.com/assetsup/webhooks/events"
-	"github.com/assetsup/webhooks/internal/testenv"
+	"github.com/assetsup/webhooks/internal/testfixture"
+	"github.com/assetsup/webhooks/internal/testinfra"
 	"github.com/assetsup/webhooks/workflows"
 )
 
-func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
+func TestMain(m *testing.M) { os.Exit(testinfra.Main(m)) }
 
 // Trigger and Dispatch start the real DispatchEvent on a real server; no worker runs
 // here, so the test reads the started workflow's input back from Temporal.
 func TestTriggerStartsDispatchEvent(t *testing.T) {
-	c := testenv.Temporal(t)
+	c := testinfra.Temporal(t)
 	tq := "dispatch-" + uuid.NewString()
 	svc := dispatch.NewWebhookDispatchService(c, tq)
 	ctx := context.Background()
@@ -54,9 +55,9 @@ func TestTriggerStartsDispatchEvent(t *testing.T) {
 // whose dispatch was terminated (or failed) must not block the event: the caller's retry
 // starts it again, or the event would be dropped while the caller was told "done".
 func TestTriggerAgainAfterEachEnding(t *testing.T) {
-	c := testenv.Temporal(t)
+	c := testinfra.Temporal(t)
 	idle := dispatch.NewWebhookDispatchService(c, "dispatch-"+uuid.NewString()) // no worker: runs stay running
-	served := dispatch.NewWebhookDispatchService(c, testenv.StartWorker(t, testenv.WorkerSettings{Box: testenv.Box(t)}))
+	served := dispatch.NewWebhookDispatchService(c, testfixture.StartWorker(t, testfixture.WorkerSettings{Box: testfixture.Box(t)}))
 	ctx := context.Background()
 	tests := []struct {
 		name    string
@@ -94,7 +95,7 @@ func TestTriggerAgainAfterEachEnding(t *testing.T) {
 }
 
 func TestTriggerRefusesBadEvents(t *testing.T) {
-	svc := dispatch.NewWebhookDispatchService(testenv.Temporal(t), "unused")
+	svc := dispatch.NewWebhookDispatchService(testinfra.Temporal(t), "unused")
 	tests := []struct {
 		name  string
 		event events.NotificationEvent

@@ -17,12 +17,13 @@ import (
 	"github.com/assetsup/webhooks/delivery"
 	"github.com/assetsup/webhooks/dispatch"
 	"github.com/assetsup/webhooks/events"
-	"github.com/assetsup/webhooks/internal/testenv"
+	"github.com/assetsup/webhooks/internal/testfixture"
+	"github.com/assetsup/webhooks/internal/testinfra"
 	"github.com/assetsup/webhooks/workflows"
 )
 
 func dispatcher(t *testing.T, s *stack) *dispatch.WebhookDispatchService {
-	return dispatch.NewWebhookDispatchService(testenv.Temporal(t), s.taskQueue)
+	return dispatch.NewWebhookDispatchService(testinfra.Temporal(t), s.taskQueue)
 }
 
 // dispatchResult waits for the DispatchEvent run of eventID.
@@ -31,7 +32,7 @@ func dispatchResult(t *testing.T, eventID string) workflows.DispatchEventResult 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	var res workflows.DispatchEventResult
-	require.NoError(t, testenv.Temporal(t).GetWorkflow(ctx, workflows.DispatchWorkflowID(eventID), "").Get(ctx, &res))
+	require.NoError(t, testinfra.Temporal(t).GetWorkflow(ctx, workflows.DispatchWorkflowID(eventID), "").Get(ctx, &res))
 	return res
 }
 
@@ -43,10 +44,10 @@ func deliveryResult(t *testing.T, eventID, webhookID string) workflows.DeliverWe
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	var dispatched workflows.DispatchEventResult
-	getErr := testenv.Temporal(t).GetWorkflow(ctx, workflows.DispatchWorkflowID(eventID), "").Get(ctx, &dispatched)
+	getErr := testinfra.Temporal(t).GetWorkflow(ctx, workflows.DispatchWorkflowID(eventID), "").Get(ctx, &dispatched)
 	if getErr == nil && dispatched.Delivery == nil {
 		var value workflows.DeliverWebhookResult
-		getErr = testenv.Temporal(t).GetWorkflow(ctx, workflows.DeliveryWorkflowID(eventID, webhookID), "").Get(ctx, &value)
+		getErr = testinfra.Temporal(t).GetWorkflow(ctx, workflows.DeliveryWorkflowID(eventID, webhookID), "").Get(ctx, &value)
 		res, err := workflows.DeliveryResultOf(getErr, value)
 		require.NoError(t, err)
 		return res
@@ -63,15 +64,15 @@ func deliveryResult(t *testing.T, eventID, webhookID string) workflows.DeliverWe
 
 func webhookState(t *testing.T, id string) (failures int, active bool) {
 	t.Helper()
-	err := testenv.DB(t).NewRaw("SELECT failure_count, is_active FROM webhooks WHERE id = ?", id).
+	err := testinfra.DB(t).NewRaw("SELECT failure_count, is_active FROM webhooks WHERE id = ?", id).
 		Scan(context.Background(), &failures, &active)
 	require.NoError(t, err)
 	return failures, active
 }
 
 func TestDispatchDeliversSignedEvent(t *testing.T) {
-	s := newStack(t, testenv.WorkerSettings{})
-	rcv := newReceiver(t, http.StatusOK)
+	s := newStack(t, testfixture.WorkerSettings{})
+	rcv := testfixture.NewReceiver(t, testfixture.Status(http.StatusOK))
 	user := newUser()
 	hook := s.createWebhook(user, rcv.URL+"/hooks/assetsup", "ASSET_TRANSFERRED", "LOW_STOCK")
 
@@ -82,7 +83,7 @@ func TestDispatchDeliversSignedEvent(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, strings.HasPrefix(eventID, "evt_"))
 
-	req := rcv.waitFor(t, 1, 30*time.Second)[0]
+	req := rcv.WaitFor(t, 1, 30*time.Second)[0]
 	verify(t, hook.Secret, req)
 	assert.JSONEq(t, `{"id":"`+eventID+`","event":"ASSET_TRANSFERRED","timestamp":"2026-11-28T12:00:00Z","data":{"assetId":"a-1","from":"dept-1","to":"dept-2"}}`, string(req.Body))
 	assert.True(t, strings.HasPrefix(string(req.Body), `{"id":`), "field order is id, event, timestamp, data")
@@ -123,7 +124,7 @@ func TestDispatchDeliversSignedEvent(t *testing.T) {
 	}
 	code := s.call(user, http.MethodPost, "/webhooks/"+hook.ID+"/deliveries/"+page.Deliveries[0].ID+"/redeliver", nil, &redo)
 	require.Equal(t, http.StatusAccepted, code)
-	again := rcv.waitFor(t, 2, 30*time.Second)[1]
+	again := rcv.WaitFor(t, 2, 30*time.Second)[1]
 	assert.Equal(t, string(req.Body), string(again.Body))
 	assert.Equal(t, redo.DeliveryID, again.Header.Get("X-AssetsUp-Delivery"))
 	assert.NotEqual(t, req.Header.Get("X-AssetsUp-Delivery"), again.Header.Get("X-AssetsUp-Delivery"))
@@ -131,8 +132,8 @@ func TestDispatchDeliversSignedEvent(t *testing.T) {
 }
 
 func TestFailingReceiverGetsThreeAttemptsThenCounts(t *testing.T) {
-	s := newStack(t, testenv.WorkerSettings{})
-	rcv := newReceiver(t, http.StatusInternalServerError)
+	s := newStack(t, testfixture.WorkerSettings{})
+	rcv := testfixture.NewReceiver(t, testfixture.Status(http.StatusInternalServerError))
 	user := newUser()
 	hook := s.createWebhook(user, rcv.URL, "LOW_STOCK")
 	d := dispatcher(t, s)
@@ -144,7 +145,7 @@ func TestFailingReceiverGetsThreeAttemptsThenCounts(t *testing.T) {
 	assert.Equal(t, 3, res.Attempts)
 	assert.Equal(t, 500, res.StatusCode)
 
-	reqs := rcv.all()
+	reqs := rcv.Requests()
 	require.Len(t, reqs, 3, "exactly the policy's attempts")
 	gap1, gap2 := reqs[1].At.Sub(reqs[0].At), reqs[2].At.Sub(reqs[1].At)
 	assert.GreaterOrEqual(t, gap1, 900*time.Millisecond)
@@ -159,13 +160,13 @@ func TestFailingReceiverGetsThreeAttemptsThenCounts(t *testing.T) {
 
 	// The workflow failed visibly for operators, with the result in its details.
 	ctx := context.Background()
-	getErr := testenv.Temporal(t).GetWorkflow(ctx, workflows.DispatchWorkflowID(eventID), "").Get(ctx, nil)
+	getErr := testinfra.Temporal(t).GetWorkflow(ctx, workflows.DispatchWorkflowID(eventID), "").Get(ctx, nil)
 	var appErr *temporal.ApplicationError
 	require.True(t, errors.As(getErr, &appErr))
 	assert.Equal(t, workflows.ErrTypeDeliveryFailed, appErr.Type())
 
 	// A later success resets the streak.
-	rcv.setStatus(http.StatusNoContent)
+	rcv.SetStatus(http.StatusNoContent)
 	eventID2, err := d.Trigger(ctx, events.LowStock, dispatch.Event{UserID: user})
 	require.NoError(t, err)
 	assert.Equal(t, delivery.OutcomeSucceeded, deliveryResult(t, eventID2, hook.ID).Outcome)
@@ -174,8 +175,8 @@ func TestFailingReceiverGetsThreeAttemptsThenCounts(t *testing.T) {
 }
 
 func TestDuplicateDispatchIsDeliveredOnce(t *testing.T) {
-	s := newStack(t, testenv.WorkerSettings{})
-	rcv := newReceiver(t, http.StatusOK)
+	s := newStack(t, testfixture.WorkerSettings{})
+	rcv := testfixture.NewReceiver(t, testfixture.Status(http.StatusOK))
 	user := newUser()
 	hook := s.createWebhook(user, rcv.URL, "BOOKING_CONFIRMED")
 	d := dispatcher(t, s)
@@ -193,15 +194,15 @@ func TestDuplicateDispatchIsDeliveredOnce(t *testing.T) {
 	assert.Equal(t, workflows.DispatchEventResult{Duplicates: 1, ForwardedTo: workflows.DispatchWorkflowID(payload.ID)}, second)
 	assert.Equal(t, 1, dispatchResult(t, payload.ID).Started)
 
-	rcv.waitFor(t, 1, 30*time.Second)
+	rcv.WaitFor(t, 1, 30*time.Second)
 	assert.Equal(t, delivery.OutcomeSucceeded, deliveryResult(t, payload.ID, hook.ID).Outcome)
 	time.Sleep(2 * time.Second) // room for a wrong second delivery to arrive
-	assert.Len(t, rcv.all(), 1)
+	assert.Len(t, rcv.Requests(), 1)
 }
 
 func TestDispatchUnderAnotherIDFirstIsDeliveredOnce(t *testing.T) {
-	s := newStack(t, testenv.WorkerSettings{})
-	rcv := newReceiver(t, http.StatusOK)
+	s := newStack(t, testfixture.WorkerSettings{})
+	rcv := testfixture.NewReceiver(t, testfixture.Status(http.StatusOK))
 	user := newUser()
 	hook := s.createWebhook(user, rcv.URL, "BOOKING_CONFIRMED")
 	eventID := "evt_foreign_" + hook.ID
@@ -214,8 +215,8 @@ func TestDispatchUnderAnotherIDFirstIsDeliveredOnce(t *testing.T) {
 
 	assert.Equal(t, delivery.OutcomeSucceeded, deliveryResult(t, eventID, hook.ID).Outcome)
 	time.Sleep(2 * time.Second)
-	require.Len(t, rcv.all(), 1)
-	verify(t, hook.Secret, rcv.all()[0])
+	require.Len(t, rcv.Requests(), 1)
+	verify(t, hook.Secret, rcv.Requests()[0])
 }
 
 // dispatchUnder starts DispatchEvent under a workflow id of the caller's choosing, as a
@@ -224,7 +225,7 @@ func dispatchUnder(t *testing.T, s *stack, workflowID, eventID, user string) wor
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	run, err := testenv.Temporal(t).ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflowID, TaskQueue: s.taskQueue},
+	run, err := testinfra.Temporal(t).ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflowID, TaskQueue: s.taskQueue},
 		workflows.DispatchEventName, workflows.DispatchEventInput{
 			ID: eventID, Event: events.BookingConfirmed, UserID: user, Data: json.RawMessage(`{"bookingId":"b-1"}`),
 		})
@@ -235,12 +236,12 @@ func dispatchUnder(t *testing.T, s *stack, workflowID, eventID, user string) wor
 }
 
 func TestOnlyTheUsersActiveSubscribedWebhooksReceive(t *testing.T) {
-	s := newStack(t, testenv.WorkerSettings{})
+	s := newStack(t, testfixture.WorkerSettings{})
 	user, other := newUser(), newUser()
-	subscribed := newReceiver(t, http.StatusOK)
-	inactive := newReceiver(t, http.StatusOK)
-	unsubscribed := newReceiver(t, http.StatusOK)
-	otherUsers := newReceiver(t, http.StatusOK)
+	subscribed := testfixture.NewReceiver(t, testfixture.Status(http.StatusOK))
+	inactive := testfixture.NewReceiver(t, testfixture.Status(http.StatusOK))
+	unsubscribed := testfixture.NewReceiver(t, testfixture.Status(http.StatusOK))
+	otherUsers := testfixture.NewReceiver(t, testfixture.Status(http.StatusOK))
 
 	hook := s.createWebhook(user, subscribed.URL, "WORK_ORDER_COMPLETED")
 	off := s.createWebhook(user, inactive.URL, "WORK_ORDER_COMPLETED")
@@ -252,32 +253,32 @@ func TestOnlyTheUsersActiveSubscribedWebhooksReceive(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 1, dispatchResult(t, eventID).Started)
 	assert.Equal(t, delivery.OutcomeSucceeded, deliveryResult(t, eventID, hook.ID).Outcome)
-	assert.Len(t, subscribed.all(), 1)
-	assert.Empty(t, inactive.all())
-	assert.Empty(t, unsubscribed.all())
-	assert.Empty(t, otherUsers.all())
+	assert.Len(t, subscribed.Requests(), 1)
+	assert.Empty(t, inactive.Requests())
+	assert.Empty(t, unsubscribed.Requests())
+	assert.Empty(t, otherUsers.Requests())
 }
 
 func TestWebhookSwitchedOffBeforeAttemptGetsNothing(t *testing.T) {
-	s := newStack(t, testenv.WorkerSettings{})
-	rcv := newReceiver(t, http.StatusInternalServerError)
+	s := newStack(t, testfixture.WorkerSettings{})
+	rcv := testfixture.NewReceiver(t, testfixture.Status(http.StatusInternalServerError))
 	user := newUser()
 	hook := s.createWebhook(user, rcv.URL, "MAINTENANCE_DUE")
 
 	eventID, err := dispatcher(t, s).Trigger(context.Background(), events.MaintenanceDue, dispatch.Event{UserID: user})
 	require.NoError(t, err)
-	rcv.waitFor(t, 1, 30*time.Second)
+	rcv.WaitFor(t, 1, 30*time.Second)
 	// Paused between attempts: the retries stop, nothing more is sent, nothing counted.
 	require.Equal(t, http.StatusOK, s.call(user, http.MethodPatch, "/webhooks/"+hook.ID, map[string]any{"isActive": false}, nil))
 	res := deliveryResult(t, eventID, hook.ID)
 	assert.Equal(t, delivery.OutcomeSkipped, res.Outcome)
-	assert.Len(t, rcv.all(), 1)
+	assert.Len(t, rcv.Requests(), 1)
 	failures, _ := webhookState(t, hook.ID)
 	assert.Equal(t, 0, failures)
 }
 
 func TestInvalidEventFailsWithClearMessage(t *testing.T) {
-	s := newStack(t, testenv.WorkerSettings{})
+	s := newStack(t, testfixture.WorkerSettings{})
 	ctx := context.Background()
 	tests := []struct {
 		name string
@@ -291,7 +292,7 @@ func TestInvalidEventFailsWithClearMessage(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			run, err := testenv.Temporal(t).ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+			run, err := testinfra.Temporal(t).ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 				ID: "invalid-" + newUser(), TaskQueue: s.taskQueue,
 			}, workflows.DispatchEventName, tt.give)
 			require.NoError(t, err)

@@ -24,7 +24,8 @@ import (
 	"github.com/assetsup/webhooks/deliveryworker"
 	"github.com/assetsup/webhooks/dispatch"
 	"github.com/assetsup/webhooks/events"
-	"github.com/assetsup/webhooks/internal/testenv"
+	"github.com/assetsup/webhooks/internal/testfixture"
+	"github.com/assetsup/webhooks/internal/testinfra"
 	"github.com/assetsup/webhooks/secrets"
 	"github.com/assetsup/webhooks/workflows"
 )
@@ -34,8 +35,8 @@ type workerProcess struct {
 	t      *testing.T
 	env    []string
 	cmd    *exec.Cmd
-	exited chan struct{}      // closed once cmd has been waited for
-	logs   *testenv.LogBuffer // written by exec's copying goroutine while the test reads it
+	exited chan struct{}        // closed once cmd has been waited for
+	logs   *testinfra.LogBuffer // written by exec's copying goroutine while the test reads it
 }
 
 func newMasterKey(t *testing.T) (string, *secrets.Box) {
@@ -53,14 +54,14 @@ func newMasterKey(t *testing.T) (string, *secrets.Box) {
 // startWorkerProcess runs the worker against the package's database and dev server.
 func startWorkerProcess(t *testing.T, masterKey, taskQueue string, extraEnv ...string) *workerProcess {
 	t.Helper()
-	return startWorkerProcessOn(t, testenv.DatabaseURL(t), testenv.TemporalAddress(t), masterKey, taskQueue, extraEnv...)
+	return startWorkerProcessOn(t, testinfra.DatabaseURL(t), testinfra.TemporalAddress(t), masterKey, taskQueue, extraEnv...)
 }
 
 // startWorkerProcessOn runs the worker against a database and a Temporal server of the
 // test's own, which the test may stop and start under it.
 func startWorkerProcessOn(t *testing.T, databaseURL, temporalAddress, masterKey, taskQueue string, extraEnv ...string) *workerProcess {
 	t.Helper()
-	p := &workerProcess{t: t, logs: &testenv.LogBuffer{}, env: append(os.Environ(),
+	p := &workerProcess{t: t, logs: &testinfra.LogBuffer{}, env: append(os.Environ(),
 		"DATABASE_URL="+databaseURL,
 		"TEMPORAL_ADDRESS="+temporalAddress,
 		"TEMPORAL_TASK_QUEUE="+taskQueue,
@@ -84,7 +85,7 @@ func startWorkerProcessOn(t *testing.T, databaseURL, temporalAddress, masterKey,
 }
 
 func (p *workerProcess) start() {
-	p.cmd = exec.Command(testenv.Binary(p.t, "webhooks"), "worker")
+	p.cmd = exec.Command(testinfra.Binary(p.t, "webhooks"), "worker")
 	p.cmd.Env = p.env
 	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
 	require.NoError(p.t, p.cmd.Start())
@@ -129,34 +130,26 @@ func (p *workerProcess) kill() {
 	<-p.exited
 }
 
-// failFirst makes the receiver answer 500 to its next n requests, then 200.
-func failFirst(r *receiver, n int) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.status = http.StatusOK
-	r.failFirst = n
-}
-
 func TestWorkerKilledMidRetriesStillDeliversOnce(t *testing.T) {
 	masterKey, box := newMasterKey(t)
 	tq := "faults-" + uuid.NewString()
 	w := startWorkerProcess(t, masterKey, tq)
-	s := newAPIStack(t, box, testenv.Temporal(t), tq)
-	rcv := newReceiver(t, http.StatusOK)
-	failFirst(rcv, 2)
+	s := newAPIStack(t, box, testinfra.Temporal(t), tq)
+	rcv := testfixture.NewReceiver(t, testfixture.Status(http.StatusOK))
+	rcv.FailFirst(2)
 	user := newUser()
 	hook := s.createWebhook(user, rcv.URL, "CONTRACT_EXPIRING")
 
-	eventID, err := dispatch.NewWebhookDispatchService(testenv.Temporal(t), tq).Trigger(context.Background(), events.ContractExpiring, dispatch.Event{UserID: user})
+	eventID, err := dispatch.NewWebhookDispatchService(testinfra.Temporal(t), tq).Trigger(context.Background(), events.ContractExpiring, dispatch.Event{UserID: user})
 	require.NoError(t, err)
-	rcv.waitFor(t, 1, 30*time.Second)
+	rcv.WaitFor(t, 1, 30*time.Second)
 	w.kill() // mid retry sequence: attempt 1 failed, attempt 2 is scheduled
 	time.Sleep(time.Second)
 	w.start()
 
 	res := deliveryResult(t, eventID, hook.ID)
 	assert.Equal(t, delivery.OutcomeSucceeded, res.Outcome, "worker logs:\n%s", w.logs.String())
-	reqs := rcv.all()
+	reqs := rcv.Requests()
 	assert.Len(t, reqs, 3, "two failures and one success: never more than the policy allows")
 	assert.LessOrEqual(t, res.Attempts, 3)
 	failures, _ := webhookState(t, hook.ID)
@@ -167,7 +160,7 @@ func TestWorkerKilledMidRetriesStillDeliversOnce(t *testing.T) {
 }
 
 func TestReceiverDownForTwoAttemptsThenUp(t *testing.T) {
-	s := newStack(t, testenv.WorkerSettings{})
+	s := newStack(t, testfixture.WorkerSettings{})
 	// A port with nothing behind it yet.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -180,7 +173,7 @@ func TestReceiverDownForTwoAttemptsThenUp(t *testing.T) {
 	require.NoError(t, err)
 	eventually(t, 30*time.Second, func() bool {
 		var attempts int
-		_ = testenv.DB(t).NewRaw("SELECT attempts FROM webhook_deliveries WHERE webhook_id = ?", hook.ID).Scan(context.Background(), &attempts)
+		_ = testinfra.DB(t).NewRaw("SELECT attempts FROM webhook_deliveries WHERE webhook_id = ?", hook.ID).Scan(context.Background(), &attempts)
 		return attempts >= 2
 	}, "two refused attempts recorded")
 
@@ -207,11 +200,11 @@ func TestReceiverDownForTwoAttemptsThenUp(t *testing.T) {
 
 func TestConcurrentFailuresCountExactly(t *testing.T) {
 	const n = 50
-	settings := testenv.WorkerSettings{Workflows: testenv.DefaultWorkflowConfig(), Activities: testenv.DefaultActivitiesConfig()}
-	settings.Workflows.Retry.MaxAttempts = 1
-	settings.Activities.DisableAfterFailures = 0
-	s := newStack(t, settings)
-	rcv := newReceiver(t, http.StatusBadGateway)
+	cfg := testfixture.WorkerConfig()
+	cfg.RetryMaxAttempts = 1
+	cfg.DisableAfterFailures = 0
+	s := newStack(t, testfixture.WorkerSettings{Config: cfg})
+	rcv := testfixture.NewReceiver(t, testfixture.Status(http.StatusBadGateway))
 	user := newUser()
 	hook := s.createWebhook(user, rcv.URL, "BOOKING_CANCELLED")
 	d := dispatcher(t, s)
@@ -232,15 +225,15 @@ func TestConcurrentFailuresCountExactly(t *testing.T) {
 	failures, active := webhookState(t, hook.ID)
 	assert.Equal(t, n, failures)
 	assert.True(t, active)
-	assert.Len(t, rcv.all(), n)
+	assert.Len(t, rcv.Requests(), n)
 }
 
 func TestAutoDisableAtThreshold(t *testing.T) {
-	settings := testenv.WorkerSettings{Workflows: testenv.DefaultWorkflowConfig(), Activities: testenv.DefaultActivitiesConfig()}
-	settings.Workflows.Retry.MaxAttempts = 1
-	settings.Activities.DisableAfterFailures = 3
-	s := newStack(t, settings)
-	rcv := newReceiver(t, http.StatusInternalServerError)
+	cfg := testfixture.WorkerConfig()
+	cfg.RetryMaxAttempts = 1
+	cfg.DisableAfterFailures = 3
+	s := newStack(t, testfixture.WorkerSettings{Config: cfg})
+	rcv := testfixture.NewReceiver(t, testfixture.Status(http.StatusInternalServerError))
 	user := newUser()
 	hook := s.createWebhook(user, rcv.URL, "LOW_STOCK")
 	d := dispatcher(t, s)
@@ -266,7 +259,7 @@ func TestAutoDisableAtThreshold(t *testing.T) {
 	id, err := d.Trigger(context.Background(), events.LowStock, dispatch.Event{UserID: user})
 	require.NoError(t, err)
 	assert.Equal(t, workflows.DispatchEventResult{}, dispatchResult(t, id))
-	assert.Len(t, rcv.all(), 3)
+	assert.Len(t, rcv.Requests(), 3)
 	require.Equal(t, http.StatusOK, s.call(user, http.MethodPatch, "/webhooks/"+hook.ID, map[string]any{"isActive": true}, &got))
 	assert.True(t, got.IsActive)
 	assert.Equal(t, 0, got.FailureCount)
@@ -282,18 +275,16 @@ type fileTemporal struct {
 	hostPort string
 	dbFile   string
 	srv      *testsuite.DevServer // nil while stopped
-	logs     *testenv.LogBuffer   // the server's output, shown when it fails to start
+	logs     *testinfra.LogBuffer // the server's output, shown when it fails to start
 }
 
 func startFileTemporal(t *testing.T) *fileTemporal {
 	t.Helper()
-	cli, err := testenv.TemporalCLI()
+	cli := testinfra.TemporalCLI(t)
+	hostPort, err := testinfra.FreeAddr()
 	require.NoError(t, err)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	f := &fileTemporal{t: t, cli: cli, hostPort: ln.Addr().String(), dbFile: filepath.Join(t.TempDir(), "temporal.db"),
-		logs: &testenv.LogBuffer{}}
-	require.NoError(t, ln.Close())
+	f := &fileTemporal{t: t, cli: cli, hostPort: hostPort, dbFile: filepath.Join(t.TempDir(), "temporal.db"),
+		logs: &testinfra.LogBuffer{}}
 	f.start()
 	t.Cleanup(func() {
 		if f.srv != nil {
@@ -313,7 +304,7 @@ func (f *fileTemporal) start() {
 		// default journal here (about 2 workflows/s otherwise), and still every commit
 		// survives the server's own stop and restart, which is all these tests do to it.
 		ExtraArgs:     []string{"--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal"},
-		ClientOptions: &client.Options{HostPort: f.hostPort, Namespace: "default", Logger: testenv.QuietLogger()},
+		ClientOptions: &client.Options{HostPort: f.hostPort, Namespace: "default", Logger: testinfra.QuietLogger()},
 	})
 	require.NoError(f.t, err, "temporal server output:\n%s", f.logs.String())
 	f.srv = srv
@@ -329,7 +320,7 @@ func (f *fileTemporal) stop() {
 // search attributes registered.
 func (f *fileTemporal) dial() client.Client {
 	f.t.Helper()
-	c, err := client.Dial(client.Options{HostPort: f.hostPort, Logger: testenv.QuietLogger()})
+	c, err := client.Dial(client.Options{HostPort: f.hostPort, Logger: testinfra.QuietLogger()})
 	require.NoError(f.t, err)
 	f.t.Cleanup(c.Close)
 	require.NoError(f.t, deliveryworker.EnsureSearchAttributes(context.Background(), c, "default"))
@@ -341,22 +332,22 @@ func TestTemporalRestartResumesPendingDeliveries(t *testing.T) {
 	c := temporal.dial()
 
 	_, box := newMasterKey(t)
-	tq := testenv.StartWorkerOn(t, c, testenv.WorkerSettings{Box: box})
+	tq := testfixture.StartWorkerOn(t, c, testfixture.WorkerSettings{Box: box, Logger: logs.Logger()})
 	s := newAPIStack(t, box, c, tq)
-	rcv := newReceiver(t, http.StatusOK)
-	failFirst(rcv, 1)
+	rcv := testfixture.NewReceiver(t, testfixture.Status(http.StatusOK))
+	rcv.FailFirst(1)
 	user := newUser()
 	hook := s.createWebhook(user, rcv.URL, "ASSET_STATUS_CHANGED")
 	eventID, err := dispatch.NewWebhookDispatchService(c, tq).Trigger(context.Background(), events.AssetStatusChanged, dispatch.Event{UserID: user})
 	require.NoError(t, err)
-	rcv.waitFor(t, 1, 30*time.Second)
+	rcv.WaitFor(t, 1, 30*time.Second)
 
 	// Down while the retry is pending, then back on the same file and port.
 	temporal.stop()
 	time.Sleep(500 * time.Millisecond)
 	temporal.start()
 
-	rcv.waitFor(t, 2, 90*time.Second)
+	rcv.WaitFor(t, 2, 90*time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	var res workflows.DispatchEventResult
@@ -364,5 +355,5 @@ func TestTemporalRestartResumesPendingDeliveries(t *testing.T) {
 	require.NotNil(t, res.Delivery, "the only subscriber is delivered by the dispatch")
 	assert.Equal(t, workflows.DeliveryID(eventID, hook.ID), res.Delivery.DeliveryID)
 	assert.Equal(t, delivery.OutcomeSucceeded, res.Delivery.Outcome)
-	assert.Len(t, rcv.all(), 2)
+	assert.Len(t, rcv.Requests(), 2)
 }

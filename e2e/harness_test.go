@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,13 +20,16 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/assetsup/webhooks/api"
-	"github.com/assetsup/webhooks/internal/testenv"
-	"github.com/assetsup/webhooks/models"
+	"github.com/assetsup/webhooks/internal/testfixture"
+	"github.com/assetsup/webhooks/internal/testinfra"
 	"github.com/assetsup/webhooks/netguard"
 	"github.com/assetsup/webhooks/secrets"
 )
 
-func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
+func TestMain(m *testing.M) { os.Exit(testinfra.Main(m)) }
+
+// logs is every log line of the package's workers and API routers, which tests assert on.
+var logs testinfra.LogBuffer
 
 var jwtSecret = []byte("e2e-jwt-secret-that-is-long-enough-000")
 
@@ -40,19 +42,20 @@ type stack struct {
 	router    http.Handler
 }
 
-func newStack(t *testing.T, settings testenv.WorkerSettings) *stack {
+func newStack(t *testing.T, settings testfixture.WorkerSettings) *stack {
 	t.Helper()
-	settings.Box = testenv.Box(t)
-	tq := testenv.StartWorker(t, settings)
-	return newAPIStack(t, settings.Box, testenv.Temporal(t), tq)
+	settings.Box = testfixture.Box(t)
+	settings.Logger = logs.Logger()
+	tq := testfixture.StartWorker(t, settings)
+	return newAPIStack(t, settings.Box, testinfra.Temporal(t), tq)
 }
 
 // newAPIStack is the API alone, for tests that run the worker some other way.
 func newAPIStack(t *testing.T, box *secrets.Box, tc client.Client, tq string) *stack {
 	t.Helper()
 	router := api.NewRouter(api.Deps{
-		DB: testenv.DB(t), Temporal: tc, Box: box,
-		Policy: netguard.NewPolicy(true, nil), Logger: testenv.Logger(t),
+		DB: testinfra.DB(t), Temporal: tc, Box: box,
+		Policy: netguard.NewPolicy(true, nil), Logger: logs.Logger(),
 		Config: api.Config{
 			JWTSecret: jwtSecret, MaxBodyBytes: 64 << 10, MaxWebhooksPerUser: 2000, TaskQueue: tq,
 			TestTimeout: 15 * time.Second, TemporalTimeout: 5 * time.Second, SecretGrace: time.Hour,
@@ -100,70 +103,8 @@ func (s *stack) createWebhook(user, url string, events ...string) created {
 	return c
 }
 
-// request is one POST a receiver got.
-type request struct {
-	Body   []byte
-	Header http.Header
-	At     time.Time
-}
-
-// receiver is a local webhook endpoint whose answer a test can change.
-type receiver struct {
-	*httptest.Server
-	mu        sync.Mutex
-	requests  []request
-	status    int
-	failFirst int // answer 500 to this many requests before status
-	got       chan struct{}
-}
-
-func newReceiver(t *testing.T, status int) *receiver {
-	r := &receiver{status: status, got: make(chan struct{}, 10000)}
-	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		body, _ := io.ReadAll(req.Body)
-		r.mu.Lock()
-		r.requests = append(r.requests, request{Body: body, Header: req.Header.Clone(), At: time.Now()})
-		status := r.status
-		if r.failFirst > 0 {
-			r.failFirst--
-			status = http.StatusInternalServerError
-		}
-		r.mu.Unlock()
-		w.WriteHeader(status)
-		r.got <- struct{}{}
-	}))
-	t.Cleanup(r.Close)
-	return r
-}
-
-func (r *receiver) setStatus(code int) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.status = code
-}
-
-func (r *receiver) all() []request {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]request(nil), r.requests...)
-}
-
-// waitFor blocks until the receiver has n requests in all, or fails the test.
-func (r *receiver) waitFor(t *testing.T, n int, within time.Duration) []request {
-	t.Helper()
-	deadline := time.After(within)
-	for len(r.all()) < n {
-		select {
-		case <-r.got:
-		case <-deadline:
-			t.Fatalf("receiver got %d requests, want %d within %s", len(r.all()), n, within)
-		}
-	}
-	return r.all()
-}
-
 // verify recomputes the signature independently of the signing package.
-func verify(t *testing.T, secret string, req request) {
+func verify(t *testing.T, secret string, req testfixture.Request) {
 	t.Helper()
 	mac := hmac.New(sha256.New, []byte(secret))
 	mac.Write(req.Body)
@@ -193,20 +134,8 @@ func newRecorder(h http.Handler, method, path string) *httptest.ResponseRecorder
 	return rec
 }
 
-func httptestServer(t *testing.T, h http.HandlerFunc) string {
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	return srv.URL
-}
-
 // insertWebhook stores a webhook directly, for tests whose database the API does not use.
 func insertWebhook(t *testing.T, db *bun.DB, box *secrets.Box, user, url string, events ...string) string {
 	t.Helper()
-	secret, err := secrets.Generate()
-	require.NoError(t, err)
-	w := &models.Webhook{ID: uuid.NewString(), UserID: user, Name: "hook", URL: url, Events: events, IsActive: true, SecretHash: secrets.Fingerprint(secret)}
-	w.SecretSealed, w.SecretKeyVersion, err = box.Seal(w.ID, secret)
-	require.NoError(t, err)
-	require.NoError(t, models.CreateWebhook(context.Background(), db, w, 100))
-	return w.ID
+	return testfixture.CreateWebhook(t, db, box, testfixture.Webhook{UserID: user, URL: url, Events: events}).ID
 }

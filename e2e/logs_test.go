@@ -12,7 +12,8 @@ import (
 
 	"github.com/assetsup/webhooks/dispatch"
 	"github.com/assetsup/webhooks/events"
-	"github.com/assetsup/webhooks/internal/testenv"
+	"github.com/assetsup/webhooks/internal/testfixture"
+	"github.com/assetsup/webhooks/internal/testinfra"
 	"github.com/assetsup/webhooks/secrets"
 )
 
@@ -24,8 +25,8 @@ func TestWorkerLogsHoldNoSecret(t *testing.T) {
 	masterKey, box := newMasterKey(t)
 	tq := "logs-" + uuid.NewString()
 	w := startWorkerProcess(t, masterKey, tq, "LOG_LEVEL=debug", "WEBHOOK_RETRY_MAX_ATTEMPTS=2")
-	s := newAPIStack(t, box, testenv.Temporal(t), tq)
-	ok, failing, gone := newReceiver(t, http.StatusOK), newReceiver(t, http.StatusInternalServerError), newReceiver(t, http.StatusGone)
+	s := newAPIStack(t, box, testinfra.Temporal(t), tq)
+	ok, failing, gone := testfixture.NewReceiver(t, testfixture.Status(http.StatusOK)), testfixture.NewReceiver(t, testfixture.Status(http.StatusInternalServerError)), testfixture.NewReceiver(t, testfixture.Status(http.StatusGone))
 	single, many := newUser(), newUser()
 	const token = "receiver-credential-4f1c"
 	hooks := []created{
@@ -34,7 +35,7 @@ func TestWorkerLogsHoldNoSecret(t *testing.T) {
 		s.createWebhook(many, failing.URL+"/fail?token="+token, "LOW_STOCK"),
 		s.createWebhook(many, gone.URL+"/gone?token="+token, "LOW_STOCK"),
 	}
-	d := dispatch.NewWebhookDispatchService(testenv.Temporal(t), tq)
+	d := dispatch.NewWebhookDispatchService(testinfra.Temporal(t), tq)
 	for _, user := range []string{single, many} {
 		id, err := d.Trigger(context.Background(), events.LowStock, dispatch.Event{UserID: user, Data: map[string]any{"sku": "X-1"}})
 		require.NoError(t, err)
@@ -47,8 +48,8 @@ func TestWorkerLogsHoldNoSecret(t *testing.T) {
 	var rotated struct{ Secret string }
 	require.Equal(t, http.StatusOK, s.call(single, http.MethodPost, "/webhooks/"+hooks[0].ID+"/rotate-secret", nil, &rotated))
 	require.Equal(t, http.StatusOK, s.call(single, http.MethodPost, "/webhooks/"+hooks[0].ID+"/test", nil, nil))
-	require.Len(t, failing.all(), 2, "both attempts were made, so the retry path logged")
-	require.Len(t, gone.all(), 1)
+	require.Len(t, failing.Requests(), 2, "both attempts were made, so the retry path logged")
+	require.Len(t, gone.Requests(), 1)
 
 	w.stop()
 	logs := w.logs.String()

@@ -18,7 +18,8 @@ import (
 	"github.com/assetsup/webhooks/delivery"
 	"github.com/assetsup/webhooks/dispatch"
 	"github.com/assetsup/webhooks/events"
-	"github.com/assetsup/webhooks/internal/testenv"
+	"github.com/assetsup/webhooks/internal/testfixture"
+	"github.com/assetsup/webhooks/internal/testinfra"
 	"github.com/assetsup/webhooks/netguard"
 )
 
@@ -45,12 +46,12 @@ func TestWorkerExportsDeliveryAndSDKMetrics(t *testing.T) {
 	tq := "metrics-" + uuid.NewString()
 	metricsAddr := freeAddr(t)
 	startWorkerProcess(t, masterKey, tq, "METRICS_ADDR="+metricsAddr)
-	s := newAPIStack(t, box, testenv.Temporal(t), tq)
-	rcv := newReceiver(t, http.StatusOK)
+	s := newAPIStack(t, box, testinfra.Temporal(t), tq)
+	rcv := testfixture.NewReceiver(t, testfixture.Status(http.StatusOK))
 	user := newUser()
 	hook := s.createWebhook(user, rcv.URL, "LOW_STOCK")
 
-	id, err := dispatch.NewWebhookDispatchService(testenv.Temporal(t), tq).Trigger(context.Background(), events.LowStock, dispatch.Event{UserID: user})
+	id, err := dispatch.NewWebhookDispatchService(testinfra.Temporal(t), tq).Trigger(context.Background(), events.LowStock, dispatch.Event{UserID: user})
 	require.NoError(t, err)
 	require.Equal(t, delivery.OutcomeSucceeded, deliveryResult(t, id, hook.ID).Outcome)
 
@@ -69,7 +70,7 @@ func TestWorkerExportsDeliveryAndSDKMetrics(t *testing.T) {
 func TestAPIExportsRequestMetrics(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	router := api.NewRouter(api.Deps{
-		DB: testenv.DB(t), Box: testenv.Box(t), Policy: netguard.NewPolicy(false, nil), Logger: testenv.Logger(t), Registry: reg,
+		DB: testinfra.DB(t), Box: testfixture.Box(t), Policy: netguard.NewPolicy(false, nil), Logger: logs.Logger(), Registry: reg,
 		Config: api.Config{JWTSecret: jwtSecret, MaxBodyBytes: 64 << 10, MaxWebhooksPerUser: 10, TaskQueue: "x",
 			TestTimeout: time.Second, TemporalTimeout: time.Second, RateLimit: 100, RateBurst: 100},
 	})

@@ -20,7 +20,8 @@ import (
 	"github.com/assetsup/webhooks/deliveryworker"
 	"github.com/assetsup/webhooks/dispatch"
 	"github.com/assetsup/webhooks/events"
-	"github.com/assetsup/webhooks/internal/testenv"
+	"github.com/assetsup/webhooks/internal/testfixture"
+	"github.com/assetsup/webhooks/internal/testinfra"
 	"github.com/assetsup/webhooks/netguard"
 	"github.com/assetsup/webhooks/workflows"
 )
@@ -34,9 +35,9 @@ type testAnswer struct {
 }
 
 func TestTestEndpoint(t *testing.T) {
-	s := newStack(t, testenv.WorkerSettings{})
-	ok := newReceiver(t, http.StatusOK)
-	failing := newReceiver(t, http.StatusServiceUnavailable)
+	s := newStack(t, testfixture.WorkerSettings{})
+	ok := testfixture.NewReceiver(t, testfixture.Status(http.StatusOK))
+	failing := testfixture.NewReceiver(t, testfixture.Status(http.StatusServiceUnavailable))
 	user := newUser()
 	good := s.createWebhook(user, ok.URL, "LOW_STOCK")
 	bad := s.createWebhook(user, failing.URL, "LOW_STOCK")
@@ -47,7 +48,7 @@ func TestTestEndpoint(t *testing.T) {
 	assert.True(t, *ans.Delivered)
 	assert.Equal(t, 200, *ans.StatusCode)
 	assert.NotEmpty(t, ans.DeliveryID)
-	req := ok.all()[0]
+	req := ok.Requests()[0]
 	verify(t, good.Secret, req)
 	assert.Regexp(t, `^\{"event":"webhook\.test","timestamp":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"\}$`, string(req.Body))
 	assert.Equal(t, ans.DeliveryID, req.Header.Get("X-AssetsUp-Delivery"))
@@ -58,7 +59,7 @@ func TestTestEndpoint(t *testing.T) {
 	assert.False(t, *ans.Delivered)
 	assert.Equal(t, 503, *ans.StatusCode)
 	assert.Contains(t, *ans.Error, "503")
-	assert.Len(t, failing.all(), 1)
+	assert.Len(t, failing.Requests(), 1)
 	failures, _ := webhookState(t, bad.ID)
 	assert.Equal(t, 0, failures)
 
@@ -71,11 +72,11 @@ func TestTestEndpoint(t *testing.T) {
 
 func TestTemporalDownAnswers503AndRegistryWorks(t *testing.T) {
 	// A lazy client to a port nothing listens on: Temporal is down.
-	tc, err := client.NewLazyClient(client.Options{HostPort: "127.0.0.1:1", Logger: testenv.QuietLogger()})
+	tc, err := client.NewLazyClient(client.Options{HostPort: "127.0.0.1:1", Logger: testinfra.QuietLogger()})
 	require.NoError(t, err)
 	defer tc.Close()
 	router := api.NewRouter(api.Deps{
-		DB: testenv.DB(t), Temporal: tc, Box: testenv.Box(t), Policy: netguard.NewPolicy(true, nil), Logger: testenv.Logger(t),
+		DB: testinfra.DB(t), Temporal: tc, Box: testfixture.Box(t), Policy: netguard.NewPolicy(true, nil), Logger: logs.Logger(),
 		Config: api.Config{JWTSecret: jwtSecret, MaxBodyBytes: 64 << 10, MaxWebhooksPerUser: 10, TaskQueue: "none",
 			TestTimeout: 5 * time.Second, TemporalTimeout: 2 * time.Second, RateLimit: 100, RateBurst: 100},
 	})
@@ -99,10 +100,10 @@ func TestTemporalDownAnswers503AndRegistryWorks(t *testing.T) {
 
 func TestFanOutToManySubscribers(t *testing.T) {
 	const n = 1000
-	settings := testenv.WorkerSettings{Workflows: testenv.DefaultWorkflowConfig(), Activities: testenv.DefaultActivitiesConfig()}
-	settings.Workflows.ChildrenPerRun = 300 // continues as new three times
-	s := newStack(t, settings)
-	rcv := newReceiver(t, http.StatusOK)
+	cfg := testfixture.WorkerConfig()
+	cfg.DispatchChildrenPerRun = 300 // continues as new three times
+	s := newStack(t, testfixture.WorkerSettings{Config: cfg})
+	rcv := testfixture.NewReceiver(t, testfixture.Status(http.StatusOK))
 	user := newUser()
 	for range n {
 		s.createWebhook(user, rcv.URL, "CHECKOUT_OVERDUE")
@@ -110,7 +111,7 @@ func TestFanOutToManySubscribers(t *testing.T) {
 	eventID, err := dispatcher(t, s).Trigger(context.Background(), events.CheckoutOverdue, dispatch.Event{UserID: user})
 	require.NoError(t, err)
 	assert.Equal(t, workflows.DispatchEventResult{Started: n}, dispatchResult(t, eventID))
-	reqs := rcv.waitFor(t, n, 3*time.Minute)
+	reqs := rcv.WaitFor(t, n, 3*time.Minute)
 	seen := map[string]bool{}
 	for _, r := range reqs {
 		seen[r.Header.Get("X-AssetsUp-Delivery")] = true
@@ -119,9 +120,9 @@ func TestFanOutToManySubscribers(t *testing.T) {
 }
 
 func TestNoWorkflowHistoryContainsASecret(t *testing.T) {
-	s := newStack(t, testenv.WorkerSettings{})
-	ok := newReceiver(t, http.StatusOK)
-	failing := newReceiver(t, http.StatusInternalServerError)
+	s := newStack(t, testfixture.WorkerSettings{})
+	ok := testfixture.NewReceiver(t, testfixture.Status(http.StatusOK))
+	failing := testfixture.NewReceiver(t, testfixture.Status(http.StatusInternalServerError))
 	user := newUser()
 	hooks := []created{s.createWebhook(user, ok.URL+"/in?token=query-secret", "LOW_STOCK"), s.createWebhook(user, failing.URL, "LOW_STOCK")}
 	eventID, err := dispatcher(t, s).Trigger(context.Background(), events.LowStock, dispatch.Event{UserID: user})
@@ -137,7 +138,7 @@ func TestNoWorkflowHistoryContainsASecret(t *testing.T) {
 	for _, h := range hooks {
 		forbidden = append(forbidden, h.Secret, strings.TrimPrefix(h.Secret, "whsec_"))
 	}
-	c := testenv.Temporal(t)
+	c := testinfra.Temporal(t)
 	ctx := context.Background()
 	checked := 0
 	var next []byte
@@ -166,16 +167,16 @@ func TestNoWorkflowHistoryContainsASecret(t *testing.T) {
 	}
 	assert.Greater(t, checked, 20, "histories were read")
 	for _, secret := range forbidden {
-		assert.NotContains(t, testenv.Logs.String(), secret, "logs hold a secret")
+		assert.NotContains(t, logs.String(), secret, "logs hold a secret")
 	}
 }
 
 func TestDeliveryLogPruning(t *testing.T) {
-	settings := testenv.WorkerSettings{Workflows: testenv.DefaultWorkflowConfig(), Activities: testenv.DefaultActivitiesConfig()}
-	settings.Activities.DeliveryRetention = time.Hour
-	s := newStack(t, settings)
+	cfg := testfixture.WorkerConfig()
+	cfg.DeliveryRetention = time.Hour
+	s := newStack(t, testfixture.WorkerSettings{Config: cfg})
 	ctx := context.Background()
-	c := testenv.Temporal(t)
+	c := testinfra.Temporal(t)
 
 	// The Schedule is created once and converges on the configured interval.
 	require.NoError(t, deliveryworker.EnsurePruneSchedule(ctx, c, s.taskQueue, 2*time.Hour))
@@ -187,7 +188,7 @@ func TestDeliveryLogPruning(t *testing.T) {
 
 	user := newUser()
 	hook := s.createWebhook(user, "http://127.0.0.1:9/", "LOW_STOCK")
-	db := testenv.DB(t)
+	db := testinfra.DB(t)
 	for i, age := range []time.Duration{3 * time.Hour, 2 * time.Hour, 10 * time.Minute} {
 		_, err := db.ExecContext(ctx, `INSERT INTO webhook_deliveries (id, webhook_id, event_id, event, workflow_id, run_id, created_at)
 VALUES (gen_random_uuid(), ?, ?, 'LOW_STOCK', 'w', 'r', now() - ?::interval)`, hook.ID, fmt.Sprint("evt-", i), fmt.Sprintf("%d seconds", int(age.Seconds())))

@@ -32,7 +32,7 @@ import (
 	"github.com/assetsup/webhooks/delivery"
 	"github.com/assetsup/webhooks/dispatch"
 	"github.com/assetsup/webhooks/events"
-	"github.com/assetsup/webhooks/internal/testenv"
+	"github.com/assetsup/webhooks/internal/testinfra"
 	"github.com/assetsup/webhooks/models"
 	"github.com/assetsup/webhooks/netguard"
 	"github.com/assetsup/webhooks/secrets"
@@ -462,7 +462,7 @@ type outageCase struct {
 	t         *testing.T
 	name      string
 	started   time.Time
-	pg        *testenv.PrivatePostgres
+	pg        *testinfra.PrivatePostgres
 	db        *bun.DB // the test's own view of the case's database
 	temporal  *fileTemporal
 	c         client.Client
@@ -495,7 +495,7 @@ func newOutageCase(t *testing.T, name string) *outageCase {
 	oc := &outageCase{t: t, name: name, started: time.Now(), allowDup: map[string]int{}, allowLost: map[string]int{},
 		testWindow: map[string]bool{}, inFlightAtTerm: map[string]bool{}, inFlightAtKill: map[string]bool{},
 		stopped: map[*workerProcess]bool{}}
-	oc.pg = testenv.StartPrivatePostgres(t)
+	oc.pg = testinfra.StartPrivatePostgres(t)
 	oc.db = oc.pg.Open()
 	oc.temporal = startFileTemporal(t)
 	oc.c = oc.temporal.dial()
@@ -511,7 +511,7 @@ func newOutageCase(t *testing.T, name string) *outageCase {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = apiDB.Close() })
 	oc.api = &stack{t: t, box: box, taskQueue: oc.tq, router: api.NewRouter(api.Deps{
-		DB: apiDB, Temporal: oc.c, Box: box, Policy: netguard.NewPolicy(true, nil), Logger: testenv.Logger(t),
+		DB: apiDB, Temporal: oc.c, Box: box, Policy: netguard.NewPolicy(true, nil), Logger: logs.Logger(),
 		Config: api.Config{
 			JWTSecret: jwtSecret, MaxBodyBytes: 64 << 10, MaxWebhooksPerUser: 2000, TaskQueue: oc.tq,
 			TestTimeout: 5 * time.Second, TemporalTimeout: 2 * time.Second, SecretGrace: time.Hour,

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -28,9 +27,11 @@ import (
 
 	"github.com/assetsup/webhooks/activities"
 	"github.com/assetsup/webhooks/delivery"
+	"github.com/assetsup/webhooks/deliveryworker"
 	"github.com/assetsup/webhooks/dispatch"
 	"github.com/assetsup/webhooks/events"
-	"github.com/assetsup/webhooks/internal/testenv"
+	"github.com/assetsup/webhooks/internal/testfixture"
+	"github.com/assetsup/webhooks/internal/testinfra"
 	"github.com/assetsup/webhooks/models"
 	"github.com/assetsup/webhooks/workflows"
 )
@@ -108,7 +109,7 @@ func TestReplayCorpus(t *testing.T) {
 
 	// The full table of settings is replayed over the committed corpus (workflows/replay_test.go);
 	// here the fresh histories meet the two settings that change a delivery's shape most.
-	current := testenv.DefaultWorkflowConfig()
+	current := deliveryworker.WorkflowConfig(testfixture.WorkerConfig())
 	inlineFlipped, localFlipped := current, current
 	inlineFlipped.InlineSingleDelivery = !current.InlineSingleDelivery
 	localFlipped.FirstAttemptLocal = !current.FirstAttemptLocal
@@ -123,7 +124,7 @@ func TestReplayCorpus(t *testing.T) {
 	for _, tt := range configs {
 		replayer := newReplayer(tt.give)
 		for _, run := range c.runs {
-			err := replayer.ReplayWorkflowHistoryWithOptions(testenv.QuietLogger(), run.history, worker.ReplayWorkflowHistoryOptions{
+			err := replayer.ReplayWorkflowHistoryWithOptions(testinfra.QuietLogger(), run.history, worker.ReplayWorkflowHistoryOptions{
 				// The real ids: a dispatch's behaviour depends on its own workflow id.
 				OriginalExecution: workflow.Execution{ID: run.WorkflowID, RunID: run.RunID},
 			})
@@ -174,14 +175,14 @@ var corpusEventData = map[string]any{"assetId": "asset-replay", "quantity": 2}
 // triggerWithData hands an event for user to the stack's worker and returns its id.
 func triggerWithData(t *testing.T, taskQueue, user string) string {
 	t.Helper()
-	id, err := dispatch.NewWebhookDispatchService(testenv.Temporal(t), taskQueue).
+	id, err := dispatch.NewWebhookDispatchService(testinfra.Temporal(t), taskQueue).
 		Trigger(context.Background(), events.LowStock, dispatch.Event{UserID: user, Data: corpusEventData})
 	require.NoError(t, err)
 	return id
 }
 
 func recordInlineSuccess(t *testing.T, c *corpus) {
-	s := newStack(t, testenv.WorkerSettings{})
+	s := newStack(t, testfixture.WorkerSettings{})
 	rcv := newScriptedReceiver(t, scriptedAnswer{status: http.StatusOK})
 	user := newUser()
 	s.createWebhook(user, rcv.URL, "LOW_STOCK")
@@ -196,7 +197,7 @@ func recordInlineSuccess(t *testing.T, c *corpus) {
 }
 
 func recordInlineRetries(t *testing.T, c *corpus) {
-	s := newStack(t, testenv.WorkerSettings{})
+	s := newStack(t, testfixture.WorkerSettings{})
 	rcv := newScriptedReceiver(t, scriptedAnswer{status: http.StatusInternalServerError}, scriptedAnswer{status: http.StatusInternalServerError}, scriptedAnswer{status: http.StatusOK})
 	user := newUser()
 	s.createWebhook(user, rcv.URL, "LOW_STOCK")
@@ -219,7 +220,7 @@ func recordInlineRetries(t *testing.T, c *corpus) {
 }
 
 func recordRetryAfter(t *testing.T, c *corpus) {
-	s := newStack(t, testenv.WorkerSettings{})
+	s := newStack(t, testfixture.WorkerSettings{})
 	// 3 s: unlike any backoff of the run (1 s, then 2 s), so the waits below are the receiver's.
 	busy := scriptedAnswer{status: http.StatusServiceUnavailable, retryAfter: "3"}
 	rcv := newScriptedReceiver(t, busy, busy, scriptedAnswer{status: http.StatusOK})
@@ -240,7 +241,7 @@ func recordRetryAfter(t *testing.T, c *corpus) {
 }
 
 func recordGone(t *testing.T, c *corpus) {
-	s := newStack(t, testenv.WorkerSettings{})
+	s := newStack(t, testfixture.WorkerSettings{})
 	rcv := newScriptedReceiver(t, scriptedAnswer{status: http.StatusGone})
 	user := newUser()
 	hook := s.createWebhook(user, rcv.URL, "LOW_STOCK")
@@ -261,11 +262,10 @@ func recordGone(t *testing.T, c *corpus) {
 
 func recordFanOut(t *testing.T, c *corpus) {
 	// Two subscribers a page and two children a run: five subscribers take three runs.
-	cfg := testenv.DefaultWorkflowConfig()
-	cfg.ChildrenPerRun = 2
-	acts := testenv.DefaultActivitiesConfig()
-	acts.DispatchPageSize = 2
-	s := newStack(t, testenv.WorkerSettings{Workflows: cfg, Activities: acts})
+	cfg := testfixture.WorkerConfig()
+	cfg.DispatchChildrenPerRun = 2
+	cfg.DispatchPageSize = 2
+	s := newStack(t, testfixture.WorkerSettings{Config: cfg})
 	rcv := newScriptedReceiver(t, scriptedAnswer{status: http.StatusOK})
 	user := newUser()
 	var hooks []string
@@ -302,7 +302,7 @@ func recordFanOut(t *testing.T, c *corpus) {
 }
 
 func recordTestDelivery(t *testing.T, c *corpus) {
-	s := newStack(t, testenv.WorkerSettings{})
+	s := newStack(t, testfixture.WorkerSettings{})
 	rcv := newScriptedReceiver(t, scriptedAnswer{status: http.StatusOK})
 	user := newUser()
 	hook := s.createWebhook(user, rcv.URL, "LOW_STOCK")
@@ -323,7 +323,7 @@ func recordTestDelivery(t *testing.T, c *corpus) {
 }
 
 func recordRedelivery(t *testing.T, c *corpus) {
-	s := newStack(t, testenv.WorkerSettings{})
+	s := newStack(t, testfixture.WorkerSettings{})
 	rcv := newScriptedReceiver(t, scriptedAnswer{status: http.StatusOK})
 	user := newUser()
 	hook := s.createWebhook(user, rcv.URL, "LOW_STOCK")
@@ -348,7 +348,7 @@ func recordRedelivery(t *testing.T, c *corpus) {
 }
 
 func recordSkipped(t *testing.T, c *corpus) {
-	s := newStack(t, testenv.WorkerSettings{})
+	s := newStack(t, testfixture.WorkerSettings{})
 	// The first attempt is held at the receiver until the webhook is paused, so the
 	// retry finds it off whatever the machine's speed.
 	rcv := newScriptedReceiver(t, scriptedAnswer{status: http.StatusInternalServerError, hold: true}, scriptedAnswer{status: http.StatusOK})
@@ -381,16 +381,14 @@ func recordSkipped(t *testing.T, c *corpus) {
 // and a delivery that found the database down before sending (ours). The database is a
 // private server, so stopping it disturbs no other test.
 func recordDatabaseOutage(t *testing.T, c *corpus) {
-	pg := testenv.StartPrivatePostgres(t)
+	pg := testinfra.StartPrivatePostgres(t)
 	db := pg.Open()
-	box := testenv.Box(t)
-	cfg := testenv.DefaultWorkflowConfig()
+	box := testfixture.Box(t)
+	cfg := testfixture.WorkerConfig()
 	cfg.DBRetryTimeout = 2 * time.Second
 	cfg.HTTPTimeout = 15 * time.Second // room for stopping the database while a request is held
-	acts := testenv.DefaultActivitiesConfig()
-	acts.DBRetryTimeout = time.Second
-	tq := testenv.StartWorker(t, testenv.WorkerSettings{Box: box, DB: db, Workflows: cfg, Activities: acts})
-	tc := testenv.Temporal(t)
+	tq := testfixture.StartWorker(t, testfixture.WorkerSettings{Box: box, DB: db, Config: cfg, Logger: logs.Logger()})
+	tc := testinfra.Temporal(t)
 
 	sent := newScriptedReceiver(t, scriptedAnswer{status: http.StatusOK, hold: true})
 	ours := newScriptedReceiver(t, scriptedAnswer{status: http.StatusOK})
@@ -472,24 +470,15 @@ type scriptedAnswer struct {
 // scriptedReceiver is a receiver that answers its requests in turn from a script,
 // repeating the last answer, so a test decides the fate of each attempt.
 type scriptedReceiver struct {
-	URL     string
-	mu      sync.Mutex
-	script  []scriptedAnswer
-	times   []time.Time
-	body    [][]byte
+	*testfixture.Receiver
 	held    chan struct{}
 	proceed chan struct{}
 }
 
 func newScriptedReceiver(t *testing.T, script ...scriptedAnswer) *scriptedReceiver {
-	r := &scriptedReceiver{script: script, held: make(chan struct{}, 1), proceed: make(chan struct{})}
-	r.URL = httptestServer(t, func(w http.ResponseWriter, req *http.Request) {
-		body, _ := io.ReadAll(req.Body)
-		r.mu.Lock()
-		a := r.script[min(len(r.times), len(r.script)-1)]
-		r.times = append(r.times, time.Now())
-		r.body = append(r.body, body)
-		r.mu.Unlock()
+	r := &scriptedReceiver{held: make(chan struct{}, 1), proceed: make(chan struct{})}
+	r.Receiver = testfixture.NewReceiver(t, func(n int, w http.ResponseWriter, _ *http.Request) {
+		a := script[min(n, len(script)-1)]
 		if a.hold {
 			r.held <- struct{}{}
 			select {
@@ -518,16 +507,21 @@ func (r *scriptedReceiver) awaitHeld(t *testing.T) {
 // release lets the held request be answered.
 func (r *scriptedReceiver) release() { close(r.proceed) }
 
+// requests returns the arrival times of the requests so far.
 func (r *scriptedReceiver) requests() []time.Time {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]time.Time(nil), r.times...)
+	var times []time.Time
+	for _, req := range r.Requests() {
+		times = append(times, req.At)
+	}
+	return times
 }
 
 func (r *scriptedReceiver) bodies() [][]byte {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([][]byte(nil), r.body...)
+	var bodies [][]byte
+	for _, req := range r.Requests() {
+		bodies = append(bodies, req.Body)
+	}
+	return bodies
 }
 
 // latestClosedRun waits until the workflow's latest run has closed and returns its run id.
@@ -536,13 +530,13 @@ func latestClosedRun(t *testing.T, workflowID string) string {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	eventually(t, 90*time.Second, func() bool { return closed(ctx, t, workflowID) }, workflowID+" closed")
-	desc, err := testenv.Temporal(t).DescribeWorkflowExecution(ctx, workflowID, "")
+	desc, err := testinfra.Temporal(t).DescribeWorkflowExecution(ctx, workflowID, "")
 	require.NoError(t, err)
 	return desc.GetWorkflowExecutionInfo().GetExecution().GetRunId()
 }
 
 func closed(ctx context.Context, t *testing.T, id string) bool {
-	desc, err := testenv.Temporal(t).DescribeWorkflowExecution(ctx, id, "")
+	desc, err := testinfra.Temporal(t).DescribeWorkflowExecution(ctx, id, "")
 	return err == nil && desc.GetWorkflowExecutionInfo().GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING
 }
 
@@ -563,7 +557,7 @@ func continueAsNewChain(t *testing.T, workflowID, lastRunID string) []string {
 // pendingActivityAttempt is the attempt a running workflow's pending activity of that type is
 // on, 0 when it has none.
 func pendingActivityAttempt(t *testing.T, workflowID, activityType string) int32 {
-	desc, err := testenv.Temporal(t).DescribeWorkflowExecution(context.Background(), workflowID, "")
+	desc, err := testinfra.Temporal(t).DescribeWorkflowExecution(context.Background(), workflowID, "")
 	if err != nil {
 		return 0
 	}
@@ -580,7 +574,7 @@ func workflowHistory(t *testing.T, workflowID, runID string) *historypb.History 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	h := &historypb.History{}
-	iter := testenv.Temporal(t).GetWorkflowHistory(ctx, workflowID, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	iter := testinfra.Temporal(t).GetWorkflowHistory(ctx, workflowID, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 	for iter.HasNext() {
 		ev, err := iter.Next()
 		require.NoError(t, err)

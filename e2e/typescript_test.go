@@ -19,7 +19,8 @@ import (
 
 	"github.com/assetsup/webhooks/api"
 	"github.com/assetsup/webhooks/delivery"
-	"github.com/assetsup/webhooks/internal/testenv"
+	"github.com/assetsup/webhooks/internal/testfixture"
+	"github.com/assetsup/webhooks/internal/testinfra"
 	"github.com/assetsup/webhooks/workflows"
 )
 
@@ -31,12 +32,13 @@ import (
 func TestTypeScriptContract(t *testing.T) {
 	pkg, err := filepath.Abs(filepath.Join("..", "clients", "typescript"))
 	require.NoError(t, err)
+	testinfra.NeedsFullSuite(t, "npm")
 	npm, err := exec.LookPath("npm")
 	if err != nil {
 		t.Fatalf("npm is required for the TypeScript contract test (Node 20+ with npm): %v", err)
 	}
 
-	s := newStack(t, testenv.WorkerSettings{})
+	s := newStack(t, testfixture.WorkerSettings{})
 	srv := httptest.NewServer(s.router)
 	t.Cleanup(srv.Close)
 	user := newUser()
@@ -51,7 +53,7 @@ func TestTypeScriptContract(t *testing.T) {
 	out := runNPM(ctx, t, npm, pkg, []string{
 		"ASSETSUP_API_URL=" + srv.URL,
 		"ASSETSUP_TOKEN=" + token,
-		"TEMPORAL_ADDRESS=" + testenv.TemporalAddress(t),
+		"TEMPORAL_ADDRESS=" + testinfra.TemporalAddress(t),
 		"TEMPORAL_TASK_QUEUE=" + s.taskQueue,
 		"ASSETSUP_USER_ID=" + user,
 		"ASSETSUP_CONTRACT_REQUIRED=1",
@@ -71,7 +73,7 @@ func TestTypeScriptContract(t *testing.T) {
 	var rows []row
 	eventually(t, 15*time.Second, func() bool {
 		rows = nil
-		err := testenv.DB(t).NewRaw(`SELECT d.event_id, d.event, d.kind, d.status, d.attempts
+		err := testinfra.DB(t).NewRaw(`SELECT d.event_id, d.event, d.kind, d.status, d.attempts
 			FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id
 			WHERE w.user_id = ?`, user).Scan(context.Background(), &rows)
 		require.NoError(t, err)
@@ -84,7 +86,7 @@ func TestTypeScriptContract(t *testing.T) {
 	assert.Regexp(t, `^evt_[0-9a-f]{32}$`, rows[0].EventID)
 
 	// The event went through DispatchEvent under the recommended id, and started one delivery.
-	desc, err := testenv.Temporal(t).DescribeWorkflowExecution(ctx, workflows.DispatchWorkflowID(rows[0].EventID), "")
+	desc, err := testinfra.Temporal(t).DescribeWorkflowExecution(ctx, workflows.DispatchWorkflowID(rows[0].EventID), "")
 	require.NoError(t, err)
 	assert.Equal(t, workflows.DispatchEventName, desc.GetWorkflowExecutionInfo().GetType().GetName())
 	assert.Equal(t, 1, dispatchResult(t, rows[0].EventID).Started)

@@ -8,26 +8,26 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/assetsup/webhooks/internal/testenv"
+	"github.com/assetsup/webhooks/internal/testinfra"
 	"github.com/assetsup/webhooks/migrations"
 )
 
-func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
+func TestMain(m *testing.M) { os.Exit(testinfra.Main(m)) }
 
 func tables(t *testing.T) []string {
 	t.Helper()
 	var names []string
-	err := testenv.DB(t).NewRaw(`SELECT tablename FROM pg_tables WHERE schemaname = 'public'
+	err := testinfra.DB(t).NewRaw(`SELECT tablename FROM pg_tables WHERE schemaname = 'public'
 AND tablename LIKE 'webhook%' ORDER BY tablename`).Scan(context.Background(), &names)
 	require.NoError(t, err)
 	return names
 }
 
-// testenv.DB has already applied everything once: up again is a no-op, down removes
+// testinfra.DB has already applied everything once: up again is a no-op, down removes
 // the schema, and up restores it.
 func TestUpDownUp(t *testing.T) {
 	ctx := context.Background()
-	db := testenv.DB(t)
+	db := testinfra.DB(t)
 	assert.Equal(t, []string{"webhook_deliveries", "webhooks"}, tables(t))
 
 	n, err := migrations.Up(ctx, db)

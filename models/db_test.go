@@ -9,14 +9,14 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/uptrace/bun"
 
-	"github.com/assetsup/webhooks/internal/testenv"
+	"github.com/assetsup/webhooks/internal/testinfra"
 	"github.com/assetsup/webhooks/models"
 )
 
 // TestOpenSurvivesARestart restarts PostgreSQL under a pool full of used connections:
 // the next statement must succeed on a fresh connection, not fail on a dead one.
 func TestOpenSurvivesARestart(t *testing.T) {
-	pg := testenv.StartPrivatePostgres(t)
+	pg := testinfra.StartPrivatePostgres(t)
 	tests := []struct {
 		name     string
 		givePool int // used connections in the pool when the server restarts

@@ -13,29 +13,23 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/assetsup/webhooks/delivery"
-	"github.com/assetsup/webhooks/internal/testenv"
+	"github.com/assetsup/webhooks/internal/testfixture"
+	"github.com/assetsup/webhooks/internal/testinfra"
 	"github.com/assetsup/webhooks/models"
 )
 
 // deliveryHook inserts an active webhook for userID subscribed to events (LOW_STOCK
-// when none are given). The sealed secret is opaque bytes: models never open it.
+// when none are given) and reads it back, sealed secret included.
 func deliveryHook(t *testing.T, db bun.IDB, userID string, events ...string) *models.Webhook {
 	t.Helper()
 	if len(events) == 0 {
 		events = []string{"LOW_STOCK"}
 	}
-	w := &models.Webhook{
-		ID:               uuid.NewString(),
-		UserID:           userID,
-		Name:             "delivery test",
-		URL:              "http://127.0.0.1:9/in",
-		SecretHash:       "fingerprint",
-		SecretSealed:     []byte("sealed-current"),
-		SecretKeyVersion: 1,
-		Events:           events,
-		IsActive:         true,
-	}
-	require.NoError(t, models.CreateWebhook(context.Background(), db, w, 1000))
+	h := testfixture.CreateWebhook(t, db, testfixture.Box(t), testfixture.Webhook{
+		UserID: userID, URL: "http://127.0.0.1:9/in", Events: events, Name: "delivery test",
+	})
+	w, err := models.GetWebhook(context.Background(), db, userID, h.ID)
+	require.NoError(t, err)
 	return w
 }
 
@@ -67,7 +61,7 @@ func reloadHook(t *testing.T, db bun.IDB, w *models.Webhook) *models.Webhook {
 }
 
 func TestRecordAttempt(t *testing.T) {
-	db, ctx := testenv.DB(t), context.Background()
+	db, ctx := testinfra.DB(t), context.Background()
 	w := deliveryHook(t, db, "user-"+uuid.NewString())
 	d := deliveryOf(w.ID)
 	d.RequestBody = []byte(`{"id":"evt","event":"LOW_STOCK"}`)
@@ -103,7 +97,7 @@ func TestRecordAttempt(t *testing.T) {
 }
 
 func TestRecordAttemptLeavesCompletedDelivery(t *testing.T) {
-	db, ctx := testenv.DB(t), context.Background()
+	db, ctx := testinfra.DB(t), context.Background()
 	w := deliveryHook(t, db, "user-"+uuid.NewString())
 	d := deliveryOf(w.ID)
 
@@ -121,7 +115,7 @@ func TestRecordAttemptLeavesCompletedDelivery(t *testing.T) {
 }
 
 func TestLoadDeliveryTarget(t *testing.T) {
-	db, ctx := testenv.DB(t), context.Background()
+	db, ctx := testinfra.DB(t), context.Background()
 	user := "user-" + uuid.NewString()
 	w := deliveryHook(t, db, user)
 	other := deliveryHook(t, db, user)
@@ -159,7 +153,7 @@ func TestLoadDeliveryTarget(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []byte("sealed-next"), target.SecretSealed)
 	assert.Equal(t, 2, target.SecretKeyVersion)
-	assert.Equal(t, []byte("sealed-current"), target.PreviousSecretSealed)
+	assert.Equal(t, w.SecretSealed, target.PreviousSecretSealed)
 	assert.Equal(t, 1, target.PreviousSecretKeyVersion)
 	require.NotNil(t, target.PreviousSecretExpiresAt)
 	assert.True(t, expires.Equal(*target.PreviousSecretExpiresAt))
@@ -179,7 +173,7 @@ func TestLoadDeliveryTarget(t *testing.T) {
 }
 
 func TestClaimAttempt(t *testing.T) {
-	db, ctx := testenv.DB(t), context.Background()
+	db, ctx := testinfra.DB(t), context.Background()
 	w := deliveryHook(t, db, "user-"+uuid.NewString())
 	d := deliveryOf(w.ID)
 	d.RequestBody = []byte(`{"id":"evt","event":"LOW_STOCK"}`)
@@ -216,7 +210,7 @@ func TestClaimAttempt(t *testing.T) {
 }
 
 func TestClaimAttemptRefuses(t *testing.T) {
-	db, ctx := testenv.DB(t), context.Background()
+	db, ctx := testinfra.DB(t), context.Background()
 	tests := []struct {
 		name         string
 		give         delivery.Outcome // the delivery's state before the claim: its status, or another named here
@@ -276,7 +270,7 @@ func TestClaimAttemptRefuses(t *testing.T) {
 // Two runs of one delivery's step can overlap (a worker thought dead still sending):
 // the claims still hand out each number once and never more than the budget.
 func TestClaimAttemptConcurrently(t *testing.T) {
-	db, ctx := testenv.DB(t), context.Background()
+	db, ctx := testinfra.DB(t), context.Background()
 	w := deliveryHook(t, db, "user-"+uuid.NewString())
 	d := deliveryOf(w.ID)
 
@@ -310,7 +304,7 @@ func TestClaimAttemptConcurrently(t *testing.T) {
 }
 
 func TestSkipDelivery(t *testing.T) {
-	db, ctx := testenv.DB(t), context.Background()
+	db, ctx := testinfra.DB(t), context.Background()
 	tests := []struct {
 		name       string
 		give       delivery.Outcome // the delivery's state before: "" no row
@@ -366,7 +360,7 @@ func TestSkipDelivery(t *testing.T) {
 }
 
 func TestCompleteDeliveryGone(t *testing.T) {
-	db, ctx := testenv.DB(t), context.Background()
+	db, ctx := testinfra.DB(t), context.Background()
 	tests := []struct {
 		name       string
 		give       string // who switched the webhook off before: "" nobody, "send", "user"
@@ -415,7 +409,7 @@ func TestCompleteDeliveryGone(t *testing.T) {
 }
 
 func TestCompleteDelivery(t *testing.T) {
-	db, ctx := testenv.DB(t), context.Background()
+	db, ctx := testinfra.DB(t), context.Background()
 	w := deliveryHook(t, db, "user-"+uuid.NewString())
 
 	// Completing a delivery no attempt recorded (nothing was sent) creates its row.
@@ -449,7 +443,7 @@ func TestCompleteDelivery(t *testing.T) {
 }
 
 func TestCompleteDeliveryForDeletedWebhook(t *testing.T) {
-	db, ctx := testenv.DB(t), context.Background()
+	db, ctx := testinfra.DB(t), context.Background()
 	w := deliveryHook(t, db, "user-"+uuid.NewString())
 	require.NoError(t, models.DeleteWebhook(ctx, db, w.UserID, w.ID))
 
@@ -469,7 +463,7 @@ func TestCompleteDeliveryCountsConcurrentFailures(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			db, ctx := testenv.DB(t), context.Background()
+			db, ctx := testinfra.DB(t), context.Background()
 			w := deliveryHook(t, db, "user-"+uuid.NewString())
 			const n = 50
 			errs := make([]error, n)
@@ -499,7 +493,7 @@ func TestCompleteDeliveryCountsConcurrentFailures(t *testing.T) {
 }
 
 func TestCompleteDeliveryDisablesAtThreshold(t *testing.T) {
-	db, ctx := testenv.DB(t), context.Background()
+	db, ctx := testinfra.DB(t), context.Background()
 	w := deliveryHook(t, db, "user-"+uuid.NewString())
 	for i := 1; i <= 3; i++ {
 		res, err := models.CompleteDelivery(ctx, db, failure(deliveryOf(w.ID), 3))
@@ -533,7 +527,7 @@ func TestCompleteDeliveryDisablesAtThreshold(t *testing.T) {
 }
 
 func TestListSubscribers(t *testing.T) {
-	db, ctx := testenv.DB(t), context.Background()
+	db, ctx := testinfra.DB(t), context.Background()
 	user := "user-" + uuid.NewString()
 	var want []string
 	for range 3 {
@@ -564,7 +558,7 @@ func TestListSubscribers(t *testing.T) {
 }
 
 func TestListDeliveriesPagesNewestFirst(t *testing.T) {
-	db, ctx := testenv.DB(t), context.Background()
+	db, ctx := testinfra.DB(t), context.Background()
 	w := deliveryHook(t, db, "user-"+uuid.NewString())
 	var ids []string
 	for i := range 5 {
@@ -615,7 +609,7 @@ func TestListDeliveriesPagesNewestFirst(t *testing.T) {
 }
 
 func TestPruneDeliveries(t *testing.T) {
-	db, ctx := testenv.DB(t), context.Background()
+	db, ctx := testinfra.DB(t), context.Background()
 	w := deliveryHook(t, db, "user-"+uuid.NewString())
 	var old []string
 	for range 5 {

@@ -4,8 +4,8 @@ import (
 	"os"
 	"testing"
 
-	"github.com/assetsup/webhooks/internal/testenv"
+	"github.com/assetsup/webhooks/internal/testinfra"
 )
 
 // TestMain runs the package's tests on a fresh database of their own, dropped afterwards.
-func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
+func TestMain(m *testing.M) { os.Exit(testinfra.Main(m)) }

@@ -16,7 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/uptrace/bun/driver/pgdriver"
 
-	"github.com/assetsup/webhooks/internal/testenv"
+	"github.com/assetsup/webhooks/internal/testinfra"
 	"github.com/assetsup/webhooks/models"
 )
 
@@ -24,7 +24,7 @@ import (
 // the pgdriver.Error a real failure carries.
 func pgError(t *testing.T, code string) error {
 	t.Helper()
-	_, err := testenv.DB(t).ExecContext(context.Background(),
+	_, err := testinfra.DB(t).ExecContext(context.Background(),
 		"DO $$ BEGIN RAISE EXCEPTION 'raised by the test' USING ERRCODE = '"+code+"'; END $$")
 	var pgErr pgdriver.Error
 	require.ErrorAs(t, err, &pgErr)

@@ -23,7 +23,6 @@ import (
 	"github.com/uptrace/bun"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/assetsup/webhooks/activities"
 	"github.com/assetsup/webhooks/api"
 	"github.com/assetsup/webhooks/config"
 	"github.com/assetsup/webhooks/deliveryworker"
@@ -34,7 +33,6 @@ import (
 	"github.com/assetsup/webhooks/netguard"
 	"github.com/assetsup/webhooks/secrets"
 	"github.com/assetsup/webhooks/temporalclient"
-	"github.com/assetsup/webhooks/workflows"
 )
 
 // version is stamped at build time with -ldflags "-X main.version=...".
@@ -228,7 +226,7 @@ func runWorker(ctx context.Context) error {
 		return err
 	}
 	defer d.db.Close()
-	logger, box, policy, db := d.logger, d.box, d.policy, d.db
+	logger, box, db := d.logger, d.box, d.db
 	reg := newRegistry()
 	tc, err := temporalclient.Dial(ctx, cfg, logger, deliveryworker.MetricsHandler(reg))
 	if err != nil {
@@ -242,22 +240,10 @@ func runWorker(ctx context.Context) error {
 		return err
 	}
 
-	acts := activities.NewDelivery(db, activities.NewHTTPClient(cfg.HTTPTimeout, cfg.MaxConnsPerHost, policy), box,
-		activities.Config{
-			MaxResponseBytes:      cfg.MaxResponseBytes,
-			RetryAfterMax:         cfg.RetryAfterMax,
-			DisableAfterFailures:  cfg.DisableAfterFailures,
-			DBRetryTimeout:        cfg.DBRetryTimeout,
-			InfraRetryMaxInterval: cfg.RecordRetryMaxInterval,
-			ConnWaitTimeout:       cfg.ConnWaitTimeout,
-			MaxConnsPerHost:       cfg.MaxConnsPerHost,
-			DispatchPageSize:      cfg.DispatchPageSize,
-			DeliveryRetention:     cfg.DeliveryRetention,
-			UserAgent:             "AssetsUp-Webhooks/" + version,
-			Metrics:               activities.NewMetrics(reg),
-		})
-	wf := workflows.New(WorkflowConfig(cfg))
-	w := deliveryworker.New(tc, deliveryworker.OptionsFrom(cfg), wf, acts)
+	w, err := deliveryworker.Build(tc, cfg, deliveryworker.Deps{DB: db, Box: box, Registry: reg, Version: version})
+	if err != nil {
+		return err
+	}
 
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
@@ -273,26 +259,6 @@ func runWorker(ctx context.Context) error {
 		return w.Run(stop)
 	})
 	return g.Wait()
-}
-
-// WorkflowConfig maps the environment to the workflows' settings.
-func WorkflowConfig(cfg config.Config) workflows.Config {
-	return workflows.Config{
-		Retry: workflows.RetryConfig{
-			MaxAttempts:        cfg.RetryMaxAttempts,
-			InitialInterval:    cfg.RetryInitialInterval,
-			MaxInterval:        cfg.RetryMaxInterval,
-			BackoffCoefficient: cfg.RetryBackoffCoefficient,
-		},
-		HTTPTimeout:            cfg.HTTPTimeout,
-		ConnWaitTimeout:        cfg.ConnWaitTimeout,
-		DBRetryTimeout:         cfg.DBRetryTimeout,
-		RecordRetryMaxInterval: cfg.RecordRetryMaxInterval,
-		MaxEventDataBytes:      cfg.MaxEventDataBytes,
-		ChildrenPerRun:         cfg.DispatchChildrenPerRun,
-		InlineSingleDelivery:   cfg.DispatchInlineSingle,
-		FirstAttemptLocal:      cfg.FirstAttemptLocal,
-	}
 }
 
 func runDispatch(ctx context.Context, args []string, stdout io.Writer) error {

@@ -12,13 +12,13 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/assetsup/webhooks/internal/testenv"
+	"github.com/assetsup/webhooks/internal/testinfra"
 )
 
-func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
+func TestMain(m *testing.M) { os.Exit(testinfra.Main(m)) }
 
 func TestMigrateIsIdempotent(t *testing.T) {
-	t.Setenv("DATABASE_URL", testenv.DatabaseURL(t)) // already migrated by testenv
+	t.Setenv("DATABASE_URL", testinfra.DatabaseURL(t)) // already migrated by testinfra
 	for range 2 {
 		var out bytes.Buffer
 		require.NoError(t, run(context.Background(), []string{"migrate"}, &out))

@@ -4,16 +4,10 @@
 package env
 
 import (
-	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -23,17 +17,14 @@ import (
 	"github.com/uptrace/bun"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
-	tlog "go.temporal.io/sdk/log"
-	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/assetsup/webhooks/bench/internal/proc"
 	"github.com/assetsup/webhooks/bench/internal/procfs"
 	"github.com/assetsup/webhooks/bench/internal/settings"
-	"github.com/assetsup/webhooks/migrations"
-	"github.com/assetsup/webhooks/models"
+	"github.com/assetsup/webhooks/internal/testfixture"
+	"github.com/assetsup/webhooks/internal/testinfra"
 	"github.com/assetsup/webhooks/secrets"
-	"github.com/assetsup/webhooks/workflows"
 )
 
 // TaskQueue is the delivery worker's queue on the benchmark's own dev server.
@@ -44,9 +35,7 @@ type Env struct {
 	cfg      settings.Settings
 	Root     string // repository root
 	LogDir   string // logs of the subprocesses
-	adminURL string
-	dbName   string
-	dbURL    string
+	database *testinfra.Database
 	DB       *bun.DB
 	dev      *testsuite.DevServer
 	DevPID   int // the dev server's process, 0 when it was not found
@@ -61,56 +50,17 @@ type Env struct {
 	closers  []func()
 }
 
-// repoRoot walks up from the working directory to this module's go.mod.
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && bytes.Contains(b, []byte("module github.com/assetsup/webhooks\n")) {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("run the benchmark inside the repository (go.mod of github.com/assetsup/webhooks not found)")
-		}
-		dir = parent
-	}
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
-// quietLogger drops the SDK's log lines.
-func quietLogger() tlog.Logger {
-	return tlog.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))
-}
-
-// freeAddr returns a loopback address with a port that was free a moment ago.
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	addr := ln.Addr().String()
-	return addr, ln.Close()
-}
-
 // Start brings up PostgreSQL's fresh database, the dev server, and the worker and
 // API subprocesses. On error, what was started is already stopped.
 func Start(ctx context.Context, cfg settings.Settings, logf func(string, ...any)) (_ *Env, err error) {
-	e := &Env{cfg: cfg, adminURL: cfg.AdminURL}
+	e := &Env{cfg: cfg}
 	defer func() {
 		if err != nil {
 			e.Close()
 		}
 	}()
-	if e.Root, err = repoRoot(); err != nil {
-		return nil, err
+	if e.Root, err = testinfra.RepoRoot(); err != nil {
+		return nil, fmt.Errorf("run the benchmark inside the repository: %w", err)
 	}
 	if e.LogDir, err = os.MkdirTemp("", "webhooks-bench-"); err != nil {
 		return nil, err
@@ -127,17 +77,10 @@ func Start(ctx context.Context, cfg settings.Settings, logf func(string, ...any)
 	}
 
 	// Secrets: the master key the worker opens secrets with, and the box the harness seals with.
-	keyBytes := make([]byte, 32)
-	_, _ = rand.Read(keyBytes)
-	e.keyB64 = base64.StdEncoding.EncodeToString(keyBytes)
-	k, err := secrets.ParseKey(1, e.keyB64)
-	if err != nil {
+	if e.Box, e.keyB64, err = testfixture.NewBox(); err != nil {
 		return nil, err
 	}
-	if e.Box, err = secrets.NewBox(k); err != nil {
-		return nil, err
-	}
-	e.JWT = randomHex(32)
+	e.JWT = testinfra.RandomHex(32)
 
 	logf("database: creating a fresh one on %s", redactURL(cfg.AdminURL))
 	if err := e.createDatabase(ctx); err != nil {
@@ -174,57 +117,29 @@ func redactURL(raw string) string {
 func (e *Env) createDatabase(ctx context.Context) error {
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	admin, err := models.Open(cctx, e.adminURL, 1)
+	d, err := testinfra.NewDatabase(cctx, e.cfg.AdminURL, "webhooks_bench_", 32)
 	if err != nil {
-		return fmt.Errorf("PostgreSQL is required at %s (scripts/ensure-postgres.sh starts it): %w", redactURL(e.adminURL), err)
+		return fmt.Errorf("PostgreSQL is required at %s (scripts/ensure-postgres.sh starts it): %w", redactURL(e.cfg.AdminURL), err)
 	}
-	defer admin.Close()
-	e.dbName = "webhooks_bench_" + randomHex(6)
-	if _, err := admin.ExecContext(cctx, "CREATE DATABASE "+e.dbName); err != nil {
-		return fmt.Errorf("create database: %w", err)
-	}
+	e.database, e.DB = d, d.DB
 	e.closers = append(e.closers, e.dropDatabase)
-	u, err := url.Parse(e.adminURL)
-	if err != nil {
-		return err
-	}
-	u.Path = "/" + e.dbName
-	e.dbURL = u.String()
-	if e.DB, err = models.Open(cctx, e.dbURL, 32); err != nil {
-		return err
-	}
-	if _, err := migrations.Up(cctx, e.DB); err != nil {
-		return fmt.Errorf("migrate: %w", err)
-	}
 	return nil
 }
 
 func (e *Env) dropDatabase() {
-	if e.DB != nil {
-		_ = e.DB.Close()
-	}
 	if e.cfg.KeepDB {
-		fmt.Fprintf(os.Stderr, "bench: database %s kept (-keep-db)\n", e.dbName)
+		_ = e.DB.Close()
+		fmt.Fprintf(os.Stderr, "bench: database %s kept (-keep-db)\n", e.database.Name)
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	admin, err := models.Open(ctx, e.adminURL, 1)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "bench: drop database:", err)
-		return
-	}
-	defer admin.Close()
-	if _, err := admin.ExecContext(ctx, "DROP DATABASE IF EXISTS "+e.dbName+" WITH (FORCE)"); err != nil {
-		fmt.Fprintln(os.Stderr, "bench: drop database:", err)
+	if err := e.database.Drop(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
 	}
 }
 
 func (e *Env) startTemporal(ctx context.Context) error {
-	var updates []temporal.SearchAttributeUpdate
-	for _, k := range workflows.SearchAttributeKeys() {
-		updates = append(updates, k.ValueSet(""))
-	}
 	logFile, err := os.Create(filepath.Join(e.LogDir, "temporal.log"))
 	if err != nil {
 		return err
@@ -235,14 +150,12 @@ func (e *Env) startTemporal(ctx context.Context) error {
 	}
 	sctx, cancel := context.WithTimeout(ctx, 90*time.Second)
 	defer cancel()
-	e.dev, err = testsuite.StartDevServer(sctx, testsuite.DevServerOptions{
-		ExistingPath:     e.abs(e.cfg.TemporalBin),
-		LogLevel:         e.cfg.TemporalLogLevel,
-		SearchAttributes: temporal.NewSearchAttributes(updates...),
-		ExtraArgs:        extra,
-		Stdout:           logFile,
-		Stderr:           logFile,
-		ClientOptions:    &client.Options{Namespace: "default", Logger: quietLogger()},
+	e.dev, err = testinfra.StartDevServer(sctx, testsuite.DevServerOptions{
+		ExistingPath: e.abs(e.cfg.TemporalBin),
+		LogLevel:     e.cfg.TemporalLogLevel,
+		ExtraArgs:    extra,
+		Stdout:       logFile,
+		Stderr:       logFile,
 	})
 	if err != nil {
 		_ = logFile.Close()
@@ -256,18 +169,18 @@ func (e *Env) startTemporal(ctx context.Context) error {
 
 // startServices runs `webhooks worker` and `webhooks api` with the benchmark's configuration.
 func (e *Env) startServices(ctx context.Context) error {
-	metricsAddr, err := freeAddr()
+	metricsAddr, err := testinfra.FreeAddr()
 	if err != nil {
 		return err
 	}
-	httpAddr, err := freeAddr()
+	httpAddr, err := testinfra.FreeAddr()
 	if err != nil {
 		return err
 	}
 	env := []string{
 		"PATH=" + os.Getenv("PATH"),
 		"HOME=" + os.Getenv("HOME"),
-		"DATABASE_URL=" + e.dbURL,
+		"DATABASE_URL=" + e.database.URL,
 		"TEMPORAL_ADDRESS=" + e.dev.FrontendHostPort(),
 		"TEMPORAL_NAMESPACE=default",
 		"TEMPORAL_TASK_QUEUE=" + TaskQueue,

@@ -19,8 +19,7 @@ import (
 	"github.com/assetsup/webhooks/bench/internal/settings"
 	"github.com/assetsup/webhooks/dispatch"
 	"github.com/assetsup/webhooks/events"
-	"github.com/assetsup/webhooks/models"
-	"github.com/assetsup/webhooks/secrets"
+	"github.com/assetsup/webhooks/internal/testfixture"
 )
 
 // benchEvent is the event every phase sends.
@@ -57,30 +56,20 @@ type userHook struct {
 	user, hookID string
 }
 
-// seedHooks creates n webhooks for user through models.CreateWebhook, each with a
+// seedHooks creates n webhooks for user with the shared webhook factory, each with a
 // freshly generated, sealed secret that the receiver also learns.
 func (b *Bench) seedHooks(ctx context.Context, user string, n int) ([]string, error) {
 	ids := make([]string, 0, n)
 	for i := 0; i < n; i++ {
-		id := uuid.NewString()
-		secret, err := secrets.Generate()
+		id := uuid.NewString() // the URL names the webhook
+		h, err := testfixture.NewWebhook(ctx, b.env.DB, b.env.Box, testfixture.Webhook{
+			ID: id, UserID: user, Name: fmt.Sprintf("bench %d", i), URL: b.recv.HookURL(id), Events: []string{string(benchEvent)},
+		})
 		if err != nil {
-			return nil, err
-		}
-		sealed, version, err := b.env.Box.Seal(id, secret)
-		if err != nil {
-			return nil, err
-		}
-		w := &models.Webhook{
-			ID: id, UserID: user, Name: fmt.Sprintf("bench %d", i), URL: b.recv.HookURL(id),
-			SecretHash: secrets.Fingerprint(secret), SecretSealed: sealed, SecretKeyVersion: version,
-			Events: []string{string(benchEvent)}, IsActive: true,
-		}
-		b.recv.AddSecret(id, secret)
-		if err := models.CreateWebhook(ctx, b.env.DB, w, n); err != nil {
 			return nil, fmt.Errorf("create webhook for %s: %w", user, err)
 		}
-		ids = append(ids, id)
+		b.recv.AddSecret(h.ID, h.Secret)
+		ids = append(ids, h.ID)
 	}
 	return ids, nil
 }

@@ -1,4 +1,4 @@
-package testenv
+package testinfra
 
 import (
 	"context"
@@ -31,6 +31,7 @@ type PrivatePostgres struct {
 // port, run as the postgres system user (the server refuses to run as root).
 func StartPrivatePostgres(t testing.TB) *PrivatePostgres {
 	t.Helper()
+	NeedsFullSuite(t, "a private PostgreSQL server")
 	bins, _ := filepath.Glob("/usr/lib/postgresql/*/bin/initdb")
 	if len(bins) == 0 {
 		t.Fatal("initdb not found under /usr/lib/postgresql: the PostgreSQL server package is required")
@@ -45,12 +46,12 @@ func StartPrivatePostgres(t testing.TB) *PrivatePostgres {
 	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := FreeAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	_ = ln.Close()
+	_, portStr, _ := net.SplitHostPort(addr)
+	port, _ := strconv.Atoi(portStr)
 	p := &PrivatePostgres{t: t, bin: bin, dir: dir, Port: port}
 	p.run("chown", "-R", "postgres:postgres", dir)
 	p.asPostgres(filepath.Join(bin, "initdb"), "-D", filepath.Join(dir, "data"), "-U", "postgres", "--auth=trust", "-E", "UTF8")
