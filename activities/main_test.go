@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"strings"
 	"sync"
@@ -224,4 +225,22 @@ func logged(parts ...string) bool {
 		}
 	}
 	return false
+}
+
+// holdingReceiver answers 200 but holds each request for which hold(n) is true (n counts
+// requests from 0) until release is called, so a test can act while an attempt is in
+// flight; entered receives once per held request. Release runs before the receiver's
+// Close at cleanup, which would otherwise wait for the held handler forever.
+func holdingReceiver(t *testing.T, hold func(n int) bool) (rcv *testfixture.Receiver, entered <-chan struct{}, release func()) {
+	in, proceed := make(chan struct{}, 1), make(chan struct{})
+	release = sync.OnceFunc(func() { close(proceed) })
+	rcv = testfixture.NewReceiver(t, func(n int, w http.ResponseWriter, _ *http.Request) {
+		if hold(n) {
+			in <- struct{}{}
+			<-proceed
+		}
+		w.WriteHeader(http.StatusOK)
+	})
+	t.Cleanup(release)
+	return rcv, in, release
 }

@@ -106,16 +106,7 @@ func outageBeforeTheRead(t *testing.T, pg *testinfra.PrivatePostgres, db bun.IDB
 // held the connection was sent and stays counted, though recording its answer failed.
 func outageBeforeTheClaim(t *testing.T, pg *testinfra.PrivatePostgres, db bun.IDB, box *secrets.Box) {
 	t.Helper()
-	entered, proceed := make(chan struct{}, 1), make(chan struct{})
-	release := sync.OnceFunc(func() { close(proceed) })
-	rcv := testfixture.NewReceiver(t, func(n int, w http.ResponseWriter, _ *http.Request) {
-		if n == 0 {
-			entered <- struct{}{}
-			<-proceed
-		}
-		w.WriteHeader(http.StatusOK)
-	})
-	t.Cleanup(release) // before the receiver's Close, which waits for the handler
+	rcv, entered, release := holdingReceiver(t, func(n int) bool { return n == 0 })
 	h := createHook(t, db, box, "user-"+uuid.NewString(), rcv.URL)
 	cfg, reg := outageConfig()
 	cfg.MaxConnsPerHost = 1

@@ -68,16 +68,7 @@ func TestSendQueuesForAConnectionWithoutUsingAnAttempt(t *testing.T) {
 // nothing, claims nothing, and is retried as our failure.
 func TestSendGivesUpWaitingForAConnectionWithoutSending(t *testing.T) {
 	db, box := testinfra.DB(t), testfixture.Box(t)
-	entered, proceed := make(chan struct{}, 1), make(chan struct{})
-	release := sync.OnceFunc(func() { close(proceed) })
-	rcv := testfixture.NewReceiver(t, func(n int, w http.ResponseWriter, _ *http.Request) {
-		if n == 0 {
-			entered <- struct{}{}
-			<-proceed
-		}
-		w.WriteHeader(http.StatusOK)
-	})
-	t.Cleanup(release) // before the receiver's Close, which waits for the handler
+	rcv, entered, release := holdingReceiver(t, func(n int) bool { return n == 0 })
 	h := createHook(t, db, box, "user-"+uuid.NewString(), rcv.URL)
 	cfg := testConfig()
 	cfg.MaxConnsPerHost = 1
@@ -119,14 +110,7 @@ func TestSendGivesUpWaitingForAConnectionWithoutSending(t *testing.T) {
 // another host (here another port) served at once.
 func TestSendSlowHostLeavesOtherHostsAlone(t *testing.T) {
 	db, box := testinfra.DB(t), testfixture.Box(t)
-	entered, proceed := make(chan struct{}, 1), make(chan struct{})
-	release := sync.OnceFunc(func() { close(proceed) })
-	slow := testfixture.NewReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request) {
-		entered <- struct{}{}
-		<-proceed
-		w.WriteHeader(http.StatusOK)
-	})
-	t.Cleanup(release)
+	slow, entered, release := holdingReceiver(t, func(int) bool { return true })
 	quick := testfixture.NewReceiver(t, testfixture.Status(http.StatusOK))
 	user := "user-" + uuid.NewString()
 	slowHook, quickHook := createHook(t, db, box, user, slow.URL), createHook(t, db, box, user, quick.URL)
