@@ -39,6 +39,11 @@ clients/typescript/node_modules/.package-lock.json: clients/typescript/package-l
 dev: build temporal
 	scripts/dev.sh
 
+# The original of testdata/signatures.json, when it sits beside the checkout: the signing
+# tests check that the copy has not drifted from it.
+SHARED_SIGNATURE_VECTORS ?= $(abspath $(wildcard ../shared/vectors/signatures.json))
+export SHARED_SIGNATURE_VECTORS
+
 test: build temporal ts-deps
 	scripts/ensure-postgres.sh
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
