@@ -206,23 +206,35 @@ func readReplayCorpus(t *testing.T) []replayCorpusRun {
 	shapes := map[string]bool{}
 	var runs []replayCorpusRun
 	for _, e := range entries {
-		f, err := os.ReadFile(filepath.Join(replayCorpusDir, e.File))
-		require.NoError(t, err, e.File)
-		h, err := client.HistoryFromJSON(bytes.NewReader(f), client.HistoryJSONOptions{})
-		require.NoError(t, err, e.File)
-		require.NotEmpty(t, h.GetEvents(), e.File)
-		started := h.GetEvents()[0].GetWorkflowExecutionStartedEventAttributes()
-		require.NotNil(t, started, "%s does not begin with its start", e.File)
 		shapes[e.Shape] = true
-		runs = append(runs, replayCorpusRun{replayEntry: e, history: h})
+		runs = append(runs, replayCorpusRun{replayEntry: e, history: readHistory(t, replayCorpusDir, e.File)})
 	}
-	for _, s := range replayShapes {
-		assert.True(t, shapes[s], "the corpus has no %q history: run make replay-corpus", s)
-	}
-	files, err := filepath.Glob(filepath.Join(replayCorpusDir, "*.json"))
-	require.NoError(t, err)
-	assert.Len(t, files, len(entries)+1, "every history in %s is in its manifest", replayCorpusDir)
+	requireComplete(t, replayCorpusDir, len(entries), shapes, replayShapes)
 	return runs
+}
+
+// readHistory reads one history of a corpus, which must begin with its start.
+func readHistory(t *testing.T, dir, file string) *historypb.History {
+	t.Helper()
+	f, err := os.ReadFile(filepath.Join(dir, file))
+	require.NoError(t, err, file)
+	h, err := client.HistoryFromJSON(bytes.NewReader(f), client.HistoryJSONOptions{})
+	require.NoError(t, err, file)
+	require.NotEmpty(t, h.GetEvents(), file)
+	require.NotNil(t, h.GetEvents()[0].GetWorkflowExecutionStartedEventAttributes(), "%s does not begin with its start", file)
+	return h
+}
+
+// requireComplete checks that a corpus has every shape it must have and that its
+// manifest (entries long) lists every history file in dir.
+func requireComplete(t *testing.T, dir string, entries int, have map[string]bool, want []string) {
+	t.Helper()
+	for _, s := range want {
+		assert.True(t, have[s], "%s has no %q history: record it again (make replay-corpus for the current code)", dir, s)
+	}
+	files, err := filepath.Glob(filepath.Join(dir, "*.json"))
+	require.NoError(t, err)
+	assert.Len(t, files, entries+1, "every history in %s is in its manifest", dir)
 }
 
 // replayerFor registers the workflows under their contract names, as deliveryworker.Register does.
@@ -328,12 +340,7 @@ func readLegacyCorpus(t *testing.T) []legacyRun {
 	shapes := map[string]bool{}
 	var runs []legacyRun
 	for _, e := range entries {
-		f, err := os.ReadFile(filepath.Join(legacyCorpusDir, e.File))
-		require.NoError(t, err, e.File)
-		h, err := client.HistoryFromJSON(bytes.NewReader(f), client.HistoryJSONOptions{})
-		require.NoError(t, err, e.File)
-		require.NotEmpty(t, h.GetEvents(), e.File)
-		require.NotNil(t, h.GetEvents()[0].GetWorkflowExecutionStartedEventAttributes(), "%s does not begin with its start", e.File)
+		h := readHistory(t, legacyCorpusDir, e.File)
 		require.Positive(t, e.Config.Retry.MaxAttempts, "%s: the manifest names the configuration it was recorded with", e.File)
 		changes := versionChanges(t, h)
 		require.NotContains(t, changes, "run-config", "%s was recorded by the current code, not the previous release", e.File)
@@ -341,12 +348,7 @@ func readLegacyCorpus(t *testing.T) []legacyRun {
 		shapes[e.Shape] = true
 		runs = append(runs, legacyRun{legacyEntry: e, history: h})
 	}
-	for _, s := range legacyShapes {
-		assert.True(t, shapes[s], "the legacy corpus has no %q history", s)
-	}
-	files, err := filepath.Glob(filepath.Join(legacyCorpusDir, "*.json"))
-	require.NoError(t, err)
-	assert.Len(t, files, len(entries)+1, "every history in %s is in its manifest", legacyCorpusDir)
+	requireComplete(t, legacyCorpusDir, len(entries), shapes, legacyShapes)
 	return runs
 }
 
