@@ -7,12 +7,9 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -58,23 +55,9 @@ func standardSignature(t *testing.T, secret, msgID, timestamp string, body []byt
 // testdata, which were checked against @octokit/webhooks-methods and the official
 // standardwebhooks library.
 func TestIndependentSignersMatchVectors(t *testing.T) {
-	raw, err := os.ReadFile(filepath.Join("..", "testdata", "signatures.json"))
-	require.NoError(t, err)
-	var doc struct {
-		Vectors []struct {
-			Secret      string `json:"secret"`
-			Body        string `json:"body"`
-			Signature   string `json:"x_assetsup_signature"`
-			WebhookID   string `json:"webhook_id"`
-			Timestamp   string `json:"webhook_timestamp"`
-			StdWebhooks string `json:"webhook_signature"`
-		} `json:"vectors"`
-	}
-	require.NoError(t, json.Unmarshal(raw, &doc))
-	require.NotEmpty(t, doc.Vectors)
-	for _, v := range doc.Vectors {
-		assert.Equal(t, v.Signature, assetsUpSignature(v.Secret, []byte(v.Body)))
-		assert.Equal(t, v.StdWebhooks, standardSignature(t, v.Secret, v.WebhookID, v.Timestamp, []byte(v.Body)))
+	for _, v := range testfixture.SignatureVectors(t) {
+		assert.Equal(t, v.AssetsUp, assetsUpSignature(v.Secret, []byte(v.Body)))
+		assert.Equal(t, v.WebhookSignature, standardSignature(t, v.Secret, v.WebhookID, v.WebhookTimestamp, []byte(v.Body)))
 	}
 }
 

@@ -1,7 +1,6 @@
 package signing_test
 
 import (
-	"encoding/json"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -11,34 +10,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/assetsup/webhooks/internal/testfixture"
 	"github.com/assetsup/webhooks/signing"
 )
-
-// vectorsFile is the repository's copy of the independently computed signature
-// vectors (see its "about"), read by the signing, activities and cmd/receiver tests.
-var vectorsFile = filepath.Join("..", "testdata", "signatures.json")
-
-// vector is one entry of the signature vectors.
-type vector struct {
-	Secret           string `json:"secret"`
-	Body             string `json:"body"`
-	AssetsUp         string `json:"x_assetsup_signature"`
-	WebhookID        string `json:"webhook_id"`
-	WebhookTimestamp string `json:"webhook_timestamp"`
-	WebhookSignature string `json:"webhook_signature"`
-}
-
-func loadVectors(t *testing.T) []vector {
-	t.Helper()
-	raw, err := os.ReadFile(vectorsFile)
-	require.NoError(t, err)
-	var doc struct {
-		Vectors []vector `json:"vectors"`
-	}
-	require.NoError(t, json.Unmarshal(raw, &doc))
-	require.NotEmpty(t, doc.Vectors)
-	return doc.Vectors
-}
 
 // The in-repository copy must not drift from the original it was copied from. The
 // original is not part of the repository: make test names it in SHARED_SIGNATURE_VECTORS
@@ -47,17 +21,17 @@ func loadVectors(t *testing.T) []vector {
 func TestVectorsMatchShared(t *testing.T) {
 	original := os.Getenv("SHARED_SIGNATURE_VECTORS")
 	if original == "" {
-		t.Skipf("SHARED_SIGNATURE_VECTORS is not set: no original to compare %s against", vectorsFile)
+		t.Skipf("SHARED_SIGNATURE_VECTORS is not set: no original to compare %s against", testfixture.SignatureVectorsFile)
 	}
 	shared, err := os.ReadFile(original)
 	require.NoError(t, err)
-	own, err := os.ReadFile(vectorsFile)
+	own, err := os.ReadFile(filepath.Join("..", testfixture.SignatureVectorsFile))
 	require.NoError(t, err)
-	assert.Equal(t, string(shared), string(own), "%s differs from %s: copy the original over it", vectorsFile, original)
+	assert.Equal(t, string(shared), string(own), "%s differs from %s: copy the original over it", testfixture.SignatureVectorsFile, original)
 }
 
 func TestSignMatchesVectors(t *testing.T) {
-	for i, v := range loadVectors(t) {
+	for i, v := range testfixture.SignatureVectors(t) {
 		t.Run(strconv.Itoa(i), func(t *testing.T) {
 			assert.Equal(t, v.AssetsUp, signing.Sign(v.Secret, []byte(v.Body)))
 			assert.True(t, signing.Verify(v.Secret, []byte(v.Body), v.AssetsUp))
@@ -74,7 +48,7 @@ func TestSignMatchesVectors(t *testing.T) {
 }
 
 func TestSignAllDuringRotation(t *testing.T) {
-	vs := loadVectors(t)
+	vs := testfixture.SignatureVectors(t)
 	newSecret, oldSecret := vs[1].Secret, vs[0].Secret
 	body := []byte(vs[0].Body)
 
@@ -115,7 +89,7 @@ func FuzzVerify(f *testing.F) {
 // SetHeaders must put the vectors' own values on the wire, under the exact names
 // receivers and Standard Webhooks libraries read.
 func TestSetHeadersMatchesVectors(t *testing.T) {
-	for i, v := range loadVectors(t) {
+	for i, v := range testfixture.SignatureVectors(t) {
 		t.Run(strconv.Itoa(i), func(t *testing.T) {
 			ts, err := strconv.ParseInt(v.WebhookTimestamp, 10, 64)
 			require.NoError(t, err)

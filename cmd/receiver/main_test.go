@@ -1,35 +1,22 @@
 package main
 
 import (
-	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
+
+	"github.com/assetsup/webhooks/internal/testfixture"
 )
 
 // The example receiver must accept exactly what the independent signature vectors in the
 // repository's testdata sign.
 func TestReceiverVerifiesVectors(t *testing.T) {
-	raw, err := os.ReadFile(filepath.Join("..", "..", "testdata", "signatures.json"))
-	require.NoError(t, err)
-	var doc struct {
-		Vectors []struct {
-			Secret    string `json:"secret"`
-			Body      string `json:"body"`
-			Signature string `json:"x_assetsup_signature"`
-		} `json:"vectors"`
-	}
-	require.NoError(t, json.Unmarshal(raw, &doc))
-	require.NotEmpty(t, doc.Vectors)
-	for _, v := range doc.Vectors {
+	for _, v := range testfixture.SignatureVectors(t) {
 		h := handler(v.Secret, slog.New(slog.NewTextHandler(io.Discard, nil)))
 		tests := []struct {
 			name string
@@ -37,9 +24,9 @@ func TestReceiverVerifiesVectors(t *testing.T) {
 			body string
 			want int
 		}{
-			{name: "valid", sig: v.Signature, body: v.Body, want: http.StatusNoContent},
-			{name: "valid beside an old one", sig: "sha256=00," + v.Signature, body: v.Body, want: http.StatusNoContent},
-			{name: "body changed", sig: v.Signature, body: v.Body + " ", want: http.StatusUnauthorized},
+			{name: "valid", sig: v.AssetsUp, body: v.Body, want: http.StatusNoContent},
+			{name: "valid beside an old one", sig: "sha256=00," + v.AssetsUp, body: v.Body, want: http.StatusNoContent},
+			{name: "body changed", sig: v.AssetsUp, body: v.Body + " ", want: http.StatusUnauthorized},
 			{name: "missing", sig: "", body: v.Body, want: http.StatusUnauthorized},
 		}
 		for _, tt := range tests {
