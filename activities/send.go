@@ -164,6 +164,7 @@ func (s *Delivery) Send(ctx context.Context, in SendInput) (SendResult, error) {
 	resp, err := s.client.Do(req)
 	elapsed := time.Since(started)
 	rec := models.Attempt{Delivery: row, Number: attempt, Duration: elapsed}
+	rec.Delivery.RequestBody = nil // the claim stored it; recording the answer need not send it again
 	if err != nil {
 		release()
 		rec.Error = describeTransportError(err)
