@@ -78,15 +78,6 @@ type Delivery struct {
 
 // NewDelivery builds the activities. client must not follow redirects (see NewHTTPClient).
 func NewDelivery(db bun.IDB, client *http.Client, box *secrets.Box, cfg Config) *Delivery {
-	if cfg.MaxConnsPerHost <= 0 {
-		cfg.MaxConnsPerHost = defaultMaxConnsPerHost
-	}
-	if cfg.ConnWaitTimeout <= 0 {
-		cfg.ConnWaitTimeout = cfg.DBRetryTimeout
-	}
-	if cfg.InfraRetryMaxInterval <= 0 {
-		cfg.InfraRetryMaxInterval = 30 * time.Second
-	}
 	return &Delivery{db: db, client: client, slots: newHostSlots(cfg.MaxConnsPerHost), box: box, now: time.Now, cfg: cfg}
 }
 

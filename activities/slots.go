@@ -7,9 +7,6 @@ import (
 	"sync"
 )
 
-// defaultMaxConnsPerHost matches WEBHOOK_MAX_CONNS_PER_HOST's default.
-const defaultMaxConnsPerHost = 16
-
 // hostSlots caps the attempts in flight to one receiver host. Waiting here happens
 // before the attempt is counted and before WEBHOOK_HTTP_TIMEOUT starts, so queueing
 // behind a slow receiver is never charged to the receiver; the cap still keeps one slow
