@@ -9,13 +9,14 @@ TEMPORAL_CACHED := $(TEMPORAL_CACHE)/temporal-$(TEMPORAL_CLI_VERSION)
 TEST_TIMEOUT ?= 30m
 FUZZ_TIME ?= 15s
 
-.PHONY: all build temporal ts-deps dev test replay-corpus fuzz lint tidy-check bench clean
+.PHONY: all build temporal temporal-server ts-deps dev prod-local test replay-corpus fuzz lint tidy-check bench clean
 
 all: build
 
 build:
 	$(GO) build -o bin/webhooks ./cmd/webhooks
 	$(GO) build -o bin/receiver ./cmd/receiver
+	$(GO) build -o bin/prodlocal ./cmd/prodlocal
 
 ## temporal: the real Temporal CLI (dev server + Web UI), built from source in tools/.
 temporal: bin/temporal
@@ -30,6 +31,28 @@ bin/temporal: tools/go.mod tools/go.sum
 	cp "$(TEMPORAL_CACHED)" bin/temporal
 	@touch bin/temporal
 
+## temporal-server: the real Temporal server (go.temporal.io/server cmd/server), its SQL
+## schema tool and a Web UI server (tools/temporal-ui), built from source in tools/ for
+## `make prod-local`, the cluster tests and the production-stack benchmark. Cached
+## like the CLI, keyed by the tools module's pins and the UI server's source.
+TEMPORAL_SERVER_KEY := $(shell cat tools/go.sum tools/temporal-ui/main.go 2>/dev/null | sha256sum | cut -c1-12)
+TEMPORAL_SERVER_CACHED := $(TEMPORAL_CACHE)/temporal-server-$(TEMPORAL_SERVER_KEY)
+temporal-server: bin/temporal-server
+
+bin/temporal-server: tools/go.mod tools/go.sum tools/temporal-ui/main.go
+	@mkdir -p bin $(TEMPORAL_CACHE)
+	@if [ ! -x "$(TEMPORAL_SERVER_CACHED)/temporal-server" ]; then \
+		echo "building the Temporal server from source (a few minutes, once)"; \
+		rm -rf "$(TEMPORAL_SERVER_CACHED).tmp" && mkdir -p "$(TEMPORAL_SERVER_CACHED).tmp" && \
+		cd tools && $(GO) build -o "$(TEMPORAL_SERVER_CACHED).tmp/temporal-server" go.temporal.io/server/cmd/server && \
+		$(GO) build -o "$(TEMPORAL_SERVER_CACHED).tmp/temporal-sql-tool" go.temporal.io/server/cmd/tools/sql && \
+		$(GO) build -o "$(TEMPORAL_SERVER_CACHED).tmp/temporal-ui" ./temporal-ui && \
+		rm -rf "$(TEMPORAL_SERVER_CACHED)" && mv "$(TEMPORAL_SERVER_CACHED).tmp" "$(TEMPORAL_SERVER_CACHED)"; \
+	fi
+	cp "$(TEMPORAL_SERVER_CACHED)/temporal-sql-tool" "$(TEMPORAL_SERVER_CACHED)/temporal-ui" bin/
+	cp "$(TEMPORAL_SERVER_CACHED)/temporal-server" bin/temporal-server
+	@touch bin/temporal-server
+
 ## ts-deps: the TypeScript client's packages, reinstalled when its lockfile changes.
 ts-deps: clients/typescript/node_modules/.package-lock.json
 
@@ -39,14 +62,24 @@ clients/typescript/node_modules/.package-lock.json: clients/typescript/package-l
 dev: build temporal
 	scripts/dev.sh
 
+## prod-local: the production topology of docker-compose.yml as processes on loopback:
+## the real Temporal server on PostgreSQL, its Web UI, migrations, 2 API replicas behind
+## a balancer and 3 worker replicas (scripts/prod-local.sh).
+prod-local: build temporal temporal-server
+	scripts/prod-local.sh
+
 # The original of testdata/signatures.json, when it sits beside the checkout: the signing
 # tests check that the copy has not drifted from it.
 SHARED_SIGNATURE_VECTORS ?= $(abspath $(wildcard ../shared/vectors/signatures.json))
 export SHARED_SIGNATURE_VECTORS
 
-test: build temporal ts-deps
+# The end-to-end suite runs twice: on the dev server (with everything else), and on the real
+# server with PostgreSQL persistence (TEST_TEMPORAL_TARGET=server). e2e/cluster always runs
+# the production topology on the real server.
+test: build temporal temporal-server ts-deps
 	scripts/ensure-postgres.sh
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+	TEST_TEMPORAL_TARGET=server $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./e2e/
 	cd bench && $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 	cd deploy && $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 
 	"github.com/assetsup/webhooks/delivery"
 	"github.com/assetsup/webhooks/events"
+	"github.com/assetsup/webhooks/filter"
 	"github.com/assetsup/webhooks/models"
 	"github.com/assetsup/webhooks/secrets"
 )
@@ -36,11 +38,16 @@ const (
 	ErrTypeDatabase       = "Database"       // the database did not answer
 	ErrTypeConnectionWait = "ConnectionWait" // no connection to the receiver's host came free in time
 	ErrTypeSecret         = "Secret"         // the signing secret cannot be opened with the configured keys
+	// ErrTypeThrottled is an attempt held back by the receiver's own settings (its rate
+	// limit, or its cap on attempts in flight): nothing was sent, and it comes back when
+	// its turn is due, without holding a worker slot meanwhile.
+	ErrTypeThrottled = "Throttled"
 )
 
-// IsOurs says whether a failure type is the service's own, not the receiver's.
+// IsOurs says whether a failure type is not the receiver's failure: the service's own,
+// or a wait the receiver asked for.
 func IsOurs(errType string) bool {
-	return errType == ErrTypeDatabase || errType == ErrTypeConnectionWait || errType == ErrTypeSecret
+	return errType == ErrTypeDatabase || errType == ErrTypeConnectionWait || errType == ErrTypeSecret || errType == ErrTypeThrottled
 }
 
 // Config holds the delivery activities' limits.
@@ -61,6 +68,17 @@ type Config struct {
 	DeliveryRetention time.Duration
 	UserAgent         string
 	Metrics           *Metrics // nil: not measured
+
+	// FilterCostLimit bounds one evaluation of a webhook's payload filter.
+	FilterCostLimit uint64
+	// DefaultRateLimit (deliveries per second, 0: unlimited) and DefaultRateBurst apply
+	// to webhooks that set no rate limit of their own.
+	DefaultRateLimit float64
+	DefaultRateBurst int
+	// RateLimitHold is how long before its slot a rate-limited attempt reserves it and
+	// waits in the worker; an attempt whose slot is further off leaves the worker and is
+	// retried by Temporal when its turn comes.
+	RateLimitHold time.Duration
 }
 
 // Delivery holds what the delivery activities need: it lists subscribers, sends,
@@ -68,17 +86,29 @@ type Config struct {
 // an activity named after the method. Activities log through activity.GetLogger, which
 // adds the workflow id, run id and attempt to every line.
 type Delivery struct {
-	db     bun.IDB
-	client *http.Client
-	slots  *hostSlots
-	box    *secrets.Box
-	now    func() time.Time
-	cfg    Config
+	db      bun.IDB
+	client  *http.Client
+	slots   *hostSlots
+	box     *secrets.Box
+	filters *filter.Cache
+	now     func() time.Time
+	cfg     Config
 }
+
+// filterCacheSize is how many compiled filters a worker keeps: far more than are in
+// use at once, each a few kilobytes.
+const filterCacheSize = 4096
 
 // NewDelivery builds the activities. client must not follow redirects (see NewHTTPClient).
 func NewDelivery(db bun.IDB, client *http.Client, box *secrets.Box, cfg Config) *Delivery {
-	return &Delivery{db: db, client: client, slots: newHostSlots(cfg.MaxConnsPerHost), box: box, now: time.Now, cfg: cfg}
+	// The API refused filters longer than WEBHOOK_FILTER_MAX_BYTES when they were saved;
+	// a stored one is run whatever that limit says today. The cost limit is what bounds
+	// the work.
+	limits := filter.Limits{MaxLength: math.MaxInt, CostLimit: cfg.FilterCostLimit}
+	return &Delivery{
+		db: db, client: client, slots: newHostSlots(cfg.MaxConnsPerHost), box: box,
+		filters: filter.NewCache(limits, filterCacheSize), now: time.Now, cfg: cfg,
+	}
 }
 
 // WithClock returns a copy of s reading time from now, for tests of time-dependent
@@ -102,6 +132,11 @@ type ListSubscribersInput struct {
 	UserID string                   `json:"userId"`
 	Event  events.NotificationEvent `json:"event"`
 	After  string                   `json:"after,omitempty"`
+	// Payload is the event as it would be sent, for the subscribers' filters: those it
+	// does not match are logged as filtered and left out of the page, so no delivery
+	// starts for them. Runs started before filters existed list without it; Send applies
+	// the filters for them.
+	Payload *events.Payload `json:"payload,omitempty"`
 }
 
 // ListSubscribersResult is one page; Next is empty on the last page.
@@ -110,18 +145,44 @@ type ListSubscribersResult struct {
 	Next        string       `json:"next,omitempty"`
 }
 
-// ListSubscribers returns the next page of the user's active webhooks subscribed to the event.
+// ListSubscribers returns the next page of the user's active webhooks subscribed to the
+// event whose filters (if any) match it; the others are logged as filtered.
 func (s *Delivery) ListSubscribers(ctx context.Context, in ListSubscribersInput) (ListSubscribersResult, error) {
 	subs, err := models.ListSubscribers(ctx, s.db, in.UserID, string(in.Event), in.After, s.cfg.DispatchPageSize)
 	if err != nil {
 		return ListSubscribersResult{}, err
 	}
-	res := ListSubscribersResult{Subscribers: make([]Subscriber, len(subs))}
-	for i, sub := range subs {
-		res.Subscribers[i] = Subscriber{ID: sub.ID, Name: sub.Name, Host: models.URLHost(sub.URL)}
-	}
+	res := ListSubscribersResult{Subscribers: make([]Subscriber, 0, len(subs))}
 	if len(subs) == s.cfg.DispatchPageSize {
+		// The cursor is the last listed webhook, whether or not its filter matched.
 		res.Next = subs[len(subs)-1].ID
+	}
+	var filtered []models.Filtered
+	var ev *filter.Event
+	for _, sub := range subs {
+		if in.Payload != nil && sub.Filter != nil {
+			if ev == nil {
+				if ev, err = filterEvent(*in.Payload); err != nil {
+					return ListSubscribersResult{}, err
+				}
+			}
+			if reason, ok := s.match(ctx, sub.ID, *sub.Filter, ev); !ok {
+				filtered = append(filtered, models.Filtered{DeliveryID: delivery.ID(in.Payload.ID, sub.ID), WebhookID: sub.ID, Reason: reason})
+				continue
+			}
+		}
+		res.Subscribers = append(res.Subscribers, Subscriber{ID: sub.ID, Name: sub.Name, Host: models.URLHost(sub.URL)})
+	}
+	if len(filtered) > 0 {
+		body, err := in.Payload.Marshal()
+		if err != nil {
+			return ListSubscribersResult{}, temporal.NewNonRetryableApplicationError("payload cannot be encoded", "Payload", nil)
+		}
+		row := deliveryRow(ctx, delivery.Identity{Kind: delivery.KindEvent}, in.Payload.ID, in.Payload.Event)
+		row.RequestBody = body
+		if err := models.RecordFiltered(ctx, s.db, row, filtered); err != nil {
+			return ListSubscribersResult{}, err
+		}
 	}
 	return res, nil
 }

@@ -106,7 +106,11 @@ type SendFailure struct {
 // Failures are of two kinds. The receiver's (an answer other than 2xx, a timeout or a
 // network error after the request went out) use one of its attempts and end the
 // delivery on the last one. Ours (the database, waiting for a connection slot) send
-// nothing, cost nothing, and are retried by Temporal for as long as they last.
+// nothing, cost nothing, and are retried by Temporal for as long as they last, and so
+// are waits the receiver asked for (its rate limit and maxInFlight: Throttled).
+//
+// An event the webhook's filter does not match is not sent: the delivery is closed as
+// filtered (see filterOut).
 func (s *Delivery) Send(ctx context.Context, in SendInput) (SendResult, error) {
 	target, res, err, done := s.target(ctx, in)
 	if done {
@@ -116,12 +120,23 @@ func (s *Delivery) Send(ctx context.Context, in SendInput) (SendResult, error) {
 	if err != nil {
 		return SendResult{}, temporal.NewNonRetryableApplicationError("payload cannot be encoded", "Payload", nil)
 	}
-	// Built, and the secret opened, before the attempt is claimed: a failure here is
+	if res, err, done := s.filterOut(ctx, target, in, body); done {
+		return res, err
+	}
+	// Built, and the secrets opened, before the attempt is claimed: a failure here is
 	// ours, or the webhook's URL, never an attempt the receiver did not get.
 	req, err := s.newRequest(ctx, target, in, body)
 	if err != nil {
 		return SendResult{}, err
 	}
+	// The receiver's limits before the connection slot and the claim: a throttled
+	// attempt holds neither, and is not an attempt.
+	slot, endThrottle, err := s.throttle(ctx, target)
+	if err != nil {
+		return SendResult{}, err
+	}
+	endThrottle = sync.OnceFunc(endThrottle)
+	defer endThrottle()
 
 	waitCtx, cancel := context.WithTimeout(ctx, s.cfg.ConnWaitTimeout)
 	release, err := s.slots.acquire(waitCtx, target.URL)
@@ -160,6 +175,8 @@ func (s *Delivery) Send(ctx context.Context, in SendInput) (SendResult, error) {
 	// again on the next attempt.
 	ctx = context.WithoutCancel(ctx)
 	req = req.WithContext(ctx)
+	// A rate-limited attempt goes out on its slot, neither before nor late.
+	s.waitForSlot(ctx, target.ID, slot)
 	started := time.Now()
 	resp, err := s.client.Do(req)
 	elapsed := time.Since(started)
@@ -167,6 +184,7 @@ func (s *Delivery) Send(ctx context.Context, in SendInput) (SendResult, error) {
 	rec.Delivery.RequestBody = nil // the claim stored it; recording the answer need not send it again
 	if err != nil {
 		release()
+		endThrottle()
 		rec.Error = describeTransportError(err)
 		s.record(ctx, rec)
 		failure := s.transportFailure(err, rec.Error, attempt, in)
@@ -176,6 +194,7 @@ func (s *Delivery) Send(ctx context.Context, in SendInput) (SendResult, error) {
 	excerpt, readErr := readCapped(resp.Body, s.cfg.MaxResponseBytes)
 	_ = resp.Body.Close()
 	release()
+	endThrottle()
 	rec.StatusCode = resp.StatusCode
 	rec.ResponseExcerpt = excerpt
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
@@ -214,6 +233,8 @@ func (s *Delivery) target(ctx context.Context, in SendInput) (*models.DeliveryTa
 	switch {
 	case t.PriorStatus == delivery.OutcomeSucceeded:
 		return t, SendResult{Attempt: t.PriorAttempts, StatusCode: t.PriorStatusCode}, nil, true
+	case t.PriorCompleted && t.PriorStatus == delivery.OutcomeFiltered:
+		return t, SendResult{Skipped: true, Reason: "filtered: " + t.PriorError}, nil, true
 	case t.PriorCompleted && t.PriorStatus == delivery.OutcomeSkipped:
 		return t, SendResult{Skipped: true, Reason: t.PriorError, Attempt: t.PriorAttempts}, nil, true
 	case t.PriorCompleted:
@@ -241,6 +262,11 @@ func (s *Delivery) newRequest(ctx context.Context, t *models.DeliveryTarget, in 
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.URL, bytes.NewReader(body))
 	if err != nil {
 		return nil, temporal.NewNonRetryableApplicationError("webhook url is not a valid request target", "URL", nil)
+	}
+	// The receiver's own headers first: none may carry a name the service sets (the API
+	// refuses reserved names), and the service's would win anyway.
+	if err := s.setCustomHeaders(ctx, t, req.Header); err != nil {
+		return nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", s.cfg.UserAgent)

@@ -74,6 +74,10 @@ func newServer(t testing.TB, opts ...serverOption) *testServer {
 			RateLimit:          1000,
 			RateBurst:          1000,
 			ListCacheBytes:     1 << 20, // on, as in production: every list test also checks it is never stale
+			MaxHeaders:         10,
+			MaxHeaderBytes:     4096,
+			FilterMaxBytes:     2048,
+			FilterCostLimit:    10000,
 		},
 		Logger: logs.Logger(),
 	}

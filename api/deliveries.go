@@ -152,9 +152,9 @@ func (h *DeliveryHandler) list(c *gin.Context) {
 	}
 	status := delivery.Outcome(c.Query("status"))
 	switch status {
-	case "", delivery.OutcomePending, delivery.OutcomeSucceeded, delivery.OutcomeFailed, delivery.OutcomeSkipped:
+	case "", delivery.OutcomePending, delivery.OutcomeSucceeded, delivery.OutcomeFailed, delivery.OutcomeSkipped, delivery.OutcomeFiltered:
 	default:
-		_ = c.Error(badRequest("invalid_status", "status must be pending, succeeded, failed or skipped"))
+		_ = c.Error(badRequest("invalid_status", "status must be pending, succeeded, failed, skipped or filtered"))
 		return
 	}
 	limit := 20

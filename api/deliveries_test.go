@@ -26,7 +26,7 @@ func TestListDeliveriesQuery(t *testing.T) {
 	user := newUser()
 	w := s.create(t, user, validHook("delivery log"))
 	// One delivery per status, a minute apart, newest first in this order.
-	statuses := []string{"pending", "succeeded", "failed", "skipped"}
+	statuses := []string{"pending", "succeeded", "failed", "skipped", "filtered"}
 	newest := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
 	ids := make([]string, len(statuses))
 	for i, st := range statuses {
@@ -47,7 +47,8 @@ func TestListDeliveriesQuery(t *testing.T) {
 		wantIDs    []string // for a page
 	}{
 		{name: "everything", giveQuery: "", wantStatus: http.StatusOK, wantIDs: ids},
-		{name: "skipped only", giveQuery: "status=skipped", wantStatus: http.StatusOK, wantIDs: ids[3:]},
+		{name: "skipped only", giveQuery: "status=skipped", wantStatus: http.StatusOK, wantIDs: ids[3:4]},
+		{name: "filtered only", giveQuery: "status=filtered", wantStatus: http.StatusOK, wantIDs: ids[4:]},
 		{name: "failed only", giveQuery: "status=failed", wantStatus: http.StatusOK, wantIDs: ids[2:3]},
 		{name: "unknown status", giveQuery: "status=cancelled", wantStatus: http.StatusBadRequest, wantCode: "invalid_status"},
 		{name: "cursor after the newest", giveQuery: "cursor=" + cursorOf(after, uuid.NewString()), wantStatus: http.StatusOK, wantIDs: ids},

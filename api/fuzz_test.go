@@ -22,12 +22,24 @@ import (
 	"github.com/assetsup/webhooks/internal/testinfra"
 	"github.com/assetsup/webhooks/models"
 	"github.com/assetsup/webhooks/netguard"
+	"github.com/assetsup/webhooks/secrets"
 )
+
+// fuzzBox seals the custom headers of the bodies that pass.
+var fuzzBox = func() *secrets.Box {
+	box, _, err := testfixture.NewBox()
+	if err != nil {
+		panic(err)
+	}
+	return box
+}()
 
 // fuzzBody runs one body through the request decoder and both validators, as the
 // create and patch handlers do, and fails on anything but success or a 400/413.
 func fuzzBody(t *testing.T, body []byte) {
-	h := &WebhookHandler{policy: netguard.NewPolicy(false, nil)}
+	h := &WebhookHandler{policy: netguard.NewPolicy(false, nil), box: fuzzBox, cfg: Config{
+		MaxHeaders: 10, MaxHeaderBytes: 4096, FilterMaxBytes: 2048, FilterCostLimit: 10000,
+	}}
 	for _, patch := range []bool{false, true} {
 		rec := httptest.NewRecorder()
 		c, _ := gin.CreateTestContext(rec)
@@ -37,12 +49,12 @@ func fuzzBody(t *testing.T, body []byte) {
 		if patch {
 			var req updateRequest
 			if err = decodeJSON(c, &req); err == nil {
-				_, err = h.validateUpdate(req)
+				_, err = h.validateUpdate(uuid.NewString(), req)
 			}
 		} else {
 			var req createRequest
 			if err = decodeJSON(c, &req); err == nil {
-				_, err = h.validateCreate(req)
+				_, _, err = h.validateCreate(req)
 			}
 		}
 		if err == nil {
@@ -73,6 +85,12 @@ func FuzzWebhookBody(f *testing.F) {
 		`{"name":"n"}{"name":"m"}`,
 		`[]`, `null`, `{`, ``, `{"events":[1,{}]}`,
 		`{"name":"\u0000","url":"http://[::ffff:127.0.0.1]/","events":["ASSET_TRANSFERRED"]}`,
+		`{"headers":{"X-Api-Key":"k","authorization":"Bearer t"},"rateLimit":{"perSecond":10,"burst":2},"maxInFlight":2,"filter":"data.qty < 5"}`,
+		`{"headers":{"Host":"x","x-key":"a\r\nb"},"rateLimit":{"perSecond":-1},"maxInFlight":0,"filter":"data."}`,
+		`{"headers":null,"rateLimit":null,"maxInFlight":null,"filter":null}`,
+		`{"headers":[],"rateLimit":"10/s","maxInFlight":1.5,"filter":{"x":1}}`,
+		`{"filter":"[1,2,3].all(x, [1,2,3].all(y, x != y))"}`,
+		`{"filter":"((((((((((((((((((((((((((((((((((((1))))))))))))))))))))))))))))))))))) == 1"}`,
 	}
 	for _, s := range seeds {
 		f.Add([]byte(s))

@@ -83,7 +83,7 @@ func TestListConditionalRequest(t *testing.T) {
 	user := newUser()
 	s.create(t, user, validHook("a"))
 	_, etag := listNames(t, s, user)
-	require.Regexp(t, `^"1-[0-9a-f]{32}"$`, etag)
+	require.Regexp(t, `^"2-[0-9a-f]{32}"$`, etag)
 	auth := "Bearer " + s.token(t, user)
 
 	tests := []struct {

@@ -31,6 +31,22 @@ type Config struct {
 	RateBurst          int
 	// ListCacheBytes caps the rendered webhook lists kept in memory; 0 keeps none.
 	ListCacheBytes int
+	// MaxHeaders and MaxHeaderBytes bound a webhook's custom headers (0 headers: none
+	// allowed); FilterMaxBytes and FilterCostLimit its payload filter (0 bytes: none).
+	MaxHeaders      int
+	MaxHeaderBytes  int
+	FilterMaxBytes  int
+	FilterCostLimit uint64
+	// The portal (PORTAL_*): how long a session lasts and how long its link may wait to
+	// be opened (0: 1h and 2m), who may frame it ("": 'self'), the URL its links start
+	// with ("": the scheme and host the request reached), and the Temporal Web UI that
+	// delivery pages link to ("": no links) with the namespace its workflows are in.
+	PortalSessionTTL     time.Duration
+	PortalLinkTTL        time.Duration
+	PortalFrameAncestors string
+	PortalPublicURL      string
+	PortalTemporalUIURL  string
+	TemporalNamespace    string
 }
 
 // Deps are the API's collaborators.
@@ -56,7 +72,9 @@ func NewRouter(d Deps) *gin.Engine {
 		r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{})))
 	}
 	r.Use(limitBody(d.Config.MaxBodyBytes), errorMiddleware(d.Logger))
-	r.NoRoute(func(c *gin.Context) { writeError(c, http.StatusNotFound, "not_found", "no such route") })
+	pt := newPortalHandler(d)
+	// The portal's files are not API routes: they are served where no route matches.
+	r.NoRoute(pt.serveFiles, func(c *gin.Context) { writeError(c, http.StatusNotFound, "not_found", "no such route") })
 	r.NoMethod(func(c *gin.Context) {
 		writeError(c, http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed on this route")
 	})
@@ -66,7 +84,13 @@ func NewRouter(d Deps) *gin.Engine {
 	r.GET("/readyz", health.ready)
 	r.GET("/openapi.yaml", func(c *gin.Context) { c.Data(http.StatusOK, "application/yaml", OpenAPISpec) })
 
-	authed := r.Group("/", authenticate(d.Config.JWTSecret), rateLimit(d.Config.RateLimit, d.Config.RateBurst))
+	limit := rateLimit(d.Config.RateLimit, d.Config.RateBurst)
+	// A portal session stands in for the JWT on /webhooks and /events only; it can
+	// neither open another session nor reach any other route.
+	r.POST("/portal/sessions", authenticate(d.Config.JWTSecret), limit, pt.createSession)
+	r.POST("/portal/exchange", pt.authenticateLink, limit, pt.exchange)
+
+	authed := r.Group("/", pt.acceptSessions(authenticate(d.Config.JWTSecret)), limit)
 	authed.GET("/events", listEvents)
 
 	wh := NewWebhookHandler(d)
@@ -82,6 +106,7 @@ func NewRouter(d Deps) *gin.Engine {
 	authed.GET("/webhooks/:id/deliveries", dh.list)
 	authed.GET("/webhooks/:id/deliveries/:deliveryId", dh.get)
 	authed.POST("/webhooks/:id/deliveries/:deliveryId/redeliver", dh.redeliver)
+	authed.GET("/webhooks/:id/deliveries/:deliveryId/body", dh.body)
 	return r
 }
 

@@ -78,6 +78,16 @@ func fieldKind(field string) string {
 		return "a list of event names"
 	case field == "isActive":
 		return "true or false"
+	case field == "headers":
+		return "an object of header names to values"
+	case field == "rateLimit":
+		return `an object {"perSecond": number, "burst": integer}, or null`
+	case field == "rateLimit.perSecond":
+		return "a number"
+	case field == "rateLimit.burst", field == "maxInFlight":
+		return "a whole number"
+	case field == "filter":
+		return "a string (a CEL expression), or null"
 	default:
 		return "a string"
 	}

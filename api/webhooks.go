@@ -44,6 +44,12 @@ type Webhook struct {
 	DisabledAt      *time.Time `json:"disabledAt"`
 	CreatedAt       time.Time  `json:"createdAt"`
 	UpdatedAt       time.Time  `json:"updatedAt"`
+	// Headers lists the custom headers sent with every request, by name and fingerprint.
+	Headers []HeaderView `json:"headers"`
+	// RateLimit, MaxInFlight and Filter are null when the webhook sets none.
+	RateLimit   *RateLimit `json:"rateLimit"`
+	MaxInFlight *int       `json:"maxInFlight"`
+	Filter      *string    `json:"filter"`
 }
 
 // CreatedWebhook is the create response: the only place the secret ever appears.
@@ -63,6 +69,7 @@ func toWebhook(w *models.Webhook) Webhook {
 		ID: w.ID, UserID: w.UserID, Name: w.Name, URL: w.URL, Events: w.Events, IsActive: w.IsActive,
 		LastTriggeredAt: w.LastTriggeredAt, FailureCount: w.FailureCount, DisabledReason: w.DisabledReason,
 		DisabledAt: w.DisabledAt, CreatedAt: w.CreatedAt, UpdatedAt: w.UpdatedAt,
+		Headers: headerViews(w.Headers), RateLimit: rateLimitView(w), MaxInFlight: w.MaxInFlight, Filter: w.Filter,
 	}
 }
 
@@ -70,6 +77,7 @@ type createRequest struct {
 	Name   *string  `json:"name"`
 	URL    *string  `json:"url"`
 	Events []string `json:"events"`
+	controls
 }
 
 func (h *WebhookHandler) create(c *gin.Context) {
@@ -78,7 +86,7 @@ func (h *WebhookHandler) create(c *gin.Context) {
 		_ = c.Error(err)
 		return
 	}
-	w, err := h.validateCreate(req)
+	w, ctl, err := h.validateCreate(req)
 	if err != nil {
 		_ = c.Error(err)
 		return
@@ -91,6 +99,16 @@ func (h *WebhookHandler) create(c *gin.Context) {
 		_ = c.Error(err)
 		return
 	}
+	sealed, err := h.sealHeaders(w.ID, ctl.Headers)
+	if err != nil {
+		_ = c.Error(err)
+		return
+	}
+	w.SetHeaders(sealed)
+	if ctl.RateLimit != nil {
+		w.RateLimitPerSecond, w.RateLimitBurst = &ctl.RateLimit.PerSecond, &ctl.RateLimit.Burst
+	}
+	w.MaxInFlight, w.Filter = ctl.MaxInFlight, ctl.Filter
 	if err := models.CreateWebhook(c.Request.Context(), h.db, w, h.cfg.MaxWebhooksPerUser); err != nil {
 		_ = c.Error(err)
 		return
@@ -98,26 +116,30 @@ func (h *WebhookHandler) create(c *gin.Context) {
 	c.JSON(http.StatusCreated, CreatedWebhook{Webhook: toWebhook(w), Secret: secret})
 }
 
-func (h *WebhookHandler) validateCreate(req createRequest) (*models.Webhook, error) {
+func (h *WebhookHandler) validateCreate(req createRequest) (*models.Webhook, parsedControls, error) {
 	if req.Name == nil {
-		return nil, badRequest("invalid_name", "name is required")
+		return nil, parsedControls{}, badRequest("invalid_name", "name is required")
 	}
 	name, err := validateName(*req.Name)
 	if err != nil {
-		return nil, err
+		return nil, parsedControls{}, err
 	}
 	if req.URL == nil {
-		return nil, badRequest("invalid_url", "url is required")
+		return nil, parsedControls{}, badRequest("invalid_url", "url is required")
 	}
 	u, err := validateURL(*req.URL, h.policy)
 	if err != nil {
-		return nil, err
+		return nil, parsedControls{}, err
 	}
 	evs, err := validateEvents(req.Events)
 	if err != nil {
-		return nil, err
+		return nil, parsedControls{}, err
 	}
-	return &models.Webhook{Name: name, URL: u, Events: evs}, nil
+	ctl, err := h.parseControls(req.controls)
+	if err != nil {
+		return nil, parsedControls{}, err
+	}
+	return &models.Webhook{Name: name, URL: u, Events: evs}, ctl, nil
 }
 
 // seal issues a new secret for w and stores only its fingerprint and sealed form.
@@ -136,7 +158,7 @@ func (h *WebhookHandler) seal(w *models.Webhook) (string, error) {
 
 // listRender names the list's JSON shape inside its ETag, so a client's cached copy of
 // an older shape is not confirmed as current after an upgrade.
-const listRender = "1"
+const listRender = "2"
 
 // list answers with every webhook of the user, newest first. Its ETag is the version of
 // the user's rows: a client that sends it back in If-None-Match gets 304 while nothing
@@ -219,6 +241,7 @@ type updateRequest struct {
 	URL      *string   `json:"url"`
 	Events   *[]string `json:"events"`
 	IsActive *bool     `json:"isActive"`
+	controls
 }
 
 func (h *WebhookHandler) update(c *gin.Context) {
@@ -232,7 +255,7 @@ func (h *WebhookHandler) update(c *gin.Context) {
 		_ = c.Error(err)
 		return
 	}
-	patch, err := h.validateUpdate(req)
+	patch, err := h.validateUpdate(id, req)
 	if err != nil {
 		_ = c.Error(err)
 		return
@@ -245,8 +268,23 @@ func (h *WebhookHandler) update(c *gin.Context) {
 	c.JSON(http.StatusOK, toWebhook(w))
 }
 
-func (h *WebhookHandler) validateUpdate(req updateRequest) (models.WebhookPatch, error) {
+func (h *WebhookHandler) validateUpdate(id string, req updateRequest) (models.WebhookPatch, error) {
 	p := models.WebhookPatch{IsActive: req.IsActive}
+	ctl, err := h.parseControls(req.controls)
+	if err != nil {
+		return p, err
+	}
+	if ctl.SetHeaders {
+		// The whole set is replaced, so no value has to be shown back to be kept.
+		sealed, err := h.sealHeaders(id, ctl.Headers)
+		if err != nil {
+			return p, err
+		}
+		p.Headers = &sealed
+	}
+	p.SetRateLimit, p.RateLimit = ctl.SetRateLimit, ctl.RateLimit
+	p.SetMaxInFlight, p.MaxInFlight = ctl.SetMaxInFlight, ctl.MaxInFlight
+	p.SetFilter, p.Filter = ctl.SetFilter, ctl.Filter
 	if req.Name != nil {
 		name, err := validateName(*req.Name)
 		if err != nil {

@@ -28,7 +28,7 @@ var secretPattern = regexp.MustCompile(`^whsec_[A-Za-z0-9+/]{43}=$`)
 // webhookKeys are the fields of the API's webhook view, in camelCase as the portal reads them.
 var webhookKeys = []string{
 	"id", "userId", "name", "url", "events", "isActive", "lastTriggeredAt", "failureCount",
-	"disabledReason", "disabledAt", "createdAt", "updatedAt",
+	"disabledReason", "disabledAt", "createdAt", "updatedAt", "headers", "rateLimit", "maxInFlight", "filter",
 }
 
 func decodeObject(t *testing.T, body []byte) map[string]any {

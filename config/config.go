@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"reflect"
 	"strconv"
@@ -15,8 +16,12 @@ import (
 	"time"
 
 	"github.com/caarlos0/env/v11"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/contrib/envconfig"
 
 	"github.com/assetsup/webhooks/netguard"
+	"github.com/assetsup/webhooks/payloadcodec"
+	"github.com/assetsup/webhooks/portal"
 	"github.com/assetsup/webhooks/secrets"
 )
 
@@ -39,6 +44,13 @@ type Config struct {
 
 	JWTSecret string `env:"JWT_SECRET,unset"`
 
+	// The webhook portal the API serves under /portal (docs/portal.md).
+	PortalSessionTTL     time.Duration `env:"PORTAL_SESSION_TTL" envDefault:"1h"`
+	PortalLinkTTL        time.Duration `env:"PORTAL_LINK_TTL" envDefault:"2m"`
+	PortalFrameAncestors string        `env:"PORTAL_FRAME_ANCESTORS" envDefault:"'self'"`
+	PortalPublicURL      string        `env:"PORTAL_PUBLIC_URL"`
+	PortalTemporalUIURL  string        `env:"PORTAL_TEMPORAL_UI_URL"`
+
 	SecretKey        string        `env:"WEBHOOK_SECRET_KEY,unset"`
 	SecretKeyVersion int           `env:"WEBHOOK_SECRET_KEY_VERSION" envDefault:"1"`
 	SecretOldKeys    string        `env:"WEBHOOK_SECRET_OLD_KEYS,unset"`
@@ -55,6 +67,26 @@ type Config struct {
 	TemporalTimeout time.Duration `env:"TEMPORAL_RPC_TIMEOUT" envDefault:"5s"`
 	// TemporalDialTimeout is how long the worker waits for Temporal at start-up.
 	TemporalDialTimeout time.Duration `env:"TEMPORAL_DIAL_TIMEOUT" envDefault:"60s"`
+	// The secured connection, under the names (and meanings) of Temporal's own clients,
+	// the temporal CLI and go.temporal.io/sdk/contrib/envconfig included.
+	TemporalAPIKey            string `env:"TEMPORAL_API_KEY,unset"`
+	TemporalTLS               string `env:"TEMPORAL_TLS"`
+	TemporalTLSServerCAPath   string `env:"TEMPORAL_TLS_SERVER_CA_CERT_PATH"`
+	TemporalTLSClientCertPath string `env:"TEMPORAL_TLS_CLIENT_CERT_PATH"`
+	TemporalTLSClientCertData string `env:"TEMPORAL_TLS_CLIENT_CERT_DATA"`
+	TemporalTLSClientKeyPath  string `env:"TEMPORAL_TLS_CLIENT_KEY_PATH"`
+	TemporalTLSClientKeyData  string `env:"TEMPORAL_TLS_CLIENT_KEY_DATA,unset"`
+	TemporalTLSServerName     string `env:"TEMPORAL_TLS_SERVER_NAME"`
+
+	// Encryption of workflow and activity payloads (payloadcodec): off while neither key is set.
+	PayloadKey     string `env:"TEMPORAL_PAYLOAD_KEY,unset"`
+	PayloadKeyID   string `env:"TEMPORAL_PAYLOAD_KEY_ID" envDefault:"1"`
+	PayloadOldKeys string `env:"TEMPORAL_PAYLOAD_OLD_KEYS,unset"`
+
+	CodecServerAddr         string `env:"CODEC_SERVER_ADDR" envDefault:"127.0.0.1:8234"`
+	CodecServerToken        string `env:"CODEC_SERVER_TOKEN,unset"`
+	CodecServerOrigins      string `env:"CODEC_SERVER_ALLOWED_ORIGINS" envDefault:"http://127.0.0.1:8233,http://localhost:8233"`
+	CodecServerMaxBodyBytes int64  `env:"CODEC_SERVER_MAX_BODY_BYTES" envDefault:"4194304"`
 
 	RetryMaxAttempts        int           `env:"WEBHOOK_RETRY_MAX_ATTEMPTS" envDefault:"3"`
 	RetryInitialInterval    time.Duration `env:"WEBHOOK_RETRY_INITIAL_INTERVAL" envDefault:"5s"`
@@ -77,6 +109,16 @@ type Config struct {
 	DeliveryRetention       time.Duration `env:"WEBHOOK_DELIVERY_RETENTION" envDefault:"720h"`
 	PruneInterval           time.Duration `env:"WEBHOOK_DELIVERY_PRUNE_INTERVAL" envDefault:"1h"`
 
+	// Endpoint controls: custom headers, payload filters, and the delivery rate applied
+	// to webhooks that set none (0: unlimited).
+	MaxHeaders       int           `env:"WEBHOOK_MAX_HEADERS" envDefault:"10"`
+	MaxHeaderBytes   int           `env:"WEBHOOK_MAX_HEADER_BYTES" envDefault:"4096"`
+	FilterMaxBytes   int           `env:"WEBHOOK_FILTER_MAX_BYTES" envDefault:"2048"`
+	FilterCostLimit  uint64        `env:"WEBHOOK_FILTER_COST_LIMIT" envDefault:"10000"`
+	DefaultRateLimit float64       `env:"WEBHOOK_DEFAULT_RATE_LIMIT" envDefault:"0"`
+	DefaultRateBurst int           `env:"WEBHOOK_DEFAULT_RATE_BURST" envDefault:"1"`
+	RateLimitHold    time.Duration `env:"WEBHOOK_RATE_LIMIT_HOLD" envDefault:"1s"`
+
 	WorkerActivitySlots      int  `env:"WORKER_MAX_CONCURRENT_ACTIVITIES" envDefault:"200"`
 	WorkerWorkflowTaskSlots  int  `env:"WORKER_MAX_CONCURRENT_WORKFLOW_TASKS" envDefault:"200"`
 	WorkerLocalActivitySlots int  `env:"WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES" envDefault:"200"`
@@ -95,6 +137,7 @@ const (
 	RoleAPI                  // the API: database, JWT, secrets, Temporal, HTTP limits
 	RoleWorker               // the worker: database, secrets, Temporal, delivery and worker settings
 	RoleDispatch             // handing over an event: Temporal only
+	RoleCodec                // the codec server: the payload keys and its HTTP settings
 )
 
 // Load parses the environment and validates what role needs, returning one error that
@@ -134,6 +177,28 @@ func (c Config) Validate(role Role) error {
 		need(len(c.JWTSecret) >= 32, "JWT_SECRET is required and must be at least 32 characters (HS256 wants a 256-bit key)")
 	}
 	if role == RoleAPI || role == RoleWorker || role == RoleDispatch {
+		if _, err := c.TemporalConnection(); err != nil {
+			errs = append(errs, err)
+		}
+		if _, err := c.PayloadCodec(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if role == RoleCodec {
+		codec, err := c.PayloadCodec()
+		if err != nil {
+			errs = append(errs, err)
+		}
+		need(err != nil || codec != nil, "TEMPORAL_PAYLOAD_KEY (or TEMPORAL_PAYLOAD_OLD_KEYS) is required: the codec server decrypts with them")
+		need(len(c.CodecServerToken) >= 32, "CODEC_SERVER_TOKEN is required and must be at least 32 characters (openssl rand -base64 32)")
+		need(c.CodecServerAddr != "", "CODEC_SERVER_ADDR must not be empty")
+		need(c.CodecServerMaxBodyBytes > 0, "CODEC_SERVER_MAX_BODY_BYTES must be positive")
+		need(c.HTTPReadTimeout > 0 && c.HTTPWriteTimeout > 0 && c.HTTPIdleTimeout > 0, "HTTP_READ_TIMEOUT, HTTP_WRITE_TIMEOUT and HTTP_IDLE_TIMEOUT must be positive")
+		if _, err := c.CodecServerOriginList(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if role == RoleAPI || role == RoleWorker || role == RoleDispatch {
 		need(c.TemporalAddress != "", "TEMPORAL_ADDRESS must not be empty")
 		need(c.TemporalNamespace != "", "TEMPORAL_NAMESPACE must not be empty")
 		need(c.TemporalTaskQueue != "", "TEMPORAL_TASK_QUEUE must not be empty")
@@ -153,6 +218,7 @@ func (c Config) Validate(role Role) error {
 		need(c.RetryInitialInterval > 0, "WEBHOOK_RETRY_INITIAL_INTERVAL must be positive")
 		need(c.RetryMaxInterval >= c.RetryInitialInterval, "WEBHOOK_RETRY_MAX_INTERVAL must be at least WEBHOOK_RETRY_INITIAL_INTERVAL")
 		need(c.RetryBackoffCoefficient >= 1, "WEBHOOK_RETRY_BACKOFF_COEFFICIENT must be 1 or more")
+		need(c.FilterCostLimit > 0, "WEBHOOK_FILTER_COST_LIMIT must be positive")
 	}
 	if role == RoleAPI {
 		need(c.HTTPAddr != "", "HTTP_ADDR must not be empty")
@@ -162,6 +228,16 @@ func (c Config) Validate(role Role) error {
 		need(c.HTTPWriteTimeout > c.TestTimeout, "HTTP_WRITE_TIMEOUT must exceed WEBHOOK_TEST_TIMEOUT, or test answers are cut off")
 		need(c.APIRateLimit > 0 && c.APIRateBurst > 0, "API_RATE_LIMIT and API_RATE_BURST must be positive")
 		need(c.APIListCacheBytes >= 0, "API_LIST_CACHE_BYTES must not be negative (0 disables the cache)")
+		need(c.MaxHeaders >= 0 && c.MaxHeaderBytes > 0, "WEBHOOK_MAX_HEADERS must not be negative (0 refuses custom headers) and WEBHOOK_MAX_HEADER_BYTES must be positive")
+		need(c.FilterMaxBytes >= 0, "WEBHOOK_FILTER_MAX_BYTES must not be negative (0 refuses filters)")
+		need(c.PortalSessionTTL > 0 && c.PortalLinkTTL > 0 && c.PortalLinkTTL <= c.PortalSessionTTL,
+			"PORTAL_SESSION_TTL and PORTAL_LINK_TTL must be positive, the link's no longer than the session's")
+		if _, err := portal.ParseFrameAncestors(c.PortalFrameAncestors); err != nil {
+			errs = append(errs, err)
+		}
+		for name, v := range map[string]string{"PORTAL_PUBLIC_URL": c.PortalPublicURL, "PORTAL_TEMPORAL_UI_URL": c.PortalTemporalUIURL} {
+			need(v == "" || isBaseURL(v), "%s must be empty or an http(s) URL with a host and no query or fragment, like https://webhooks.example.com", name)
+		}
 	}
 	if role == RoleWorker {
 		need(c.RetryAfterMax > 0, "WEBHOOK_RETRY_AFTER_MAX must be positive")
@@ -178,6 +254,9 @@ func (c Config) Validate(role Role) error {
 			"WEBHOOK_DISPATCH_CHILDREN_PER_RUN must be between WEBHOOK_DISPATCH_PAGE_SIZE and 1000")
 		need(c.DeliveryRetention > 0, "WEBHOOK_DELIVERY_RETENTION must be positive")
 		need(c.PruneInterval >= time.Minute, "WEBHOOK_DELIVERY_PRUNE_INTERVAL must be at least 1m")
+		need(c.DefaultRateLimit >= 0 && c.DefaultRateBurst >= 1, "WEBHOOK_DEFAULT_RATE_LIMIT must not be negative (0: unlimited) and WEBHOOK_DEFAULT_RATE_BURST must be 1 or more")
+		need(c.RateLimitHold >= 100*time.Millisecond && c.RateLimitHold <= 5*time.Second,
+			"WEBHOOK_RATE_LIMIT_HOLD must be between 100ms and 5s: an attempt waits that long for its slot inside its own timeout")
 		need(c.WorkerActivitySlots > 0 && c.WorkerWorkflowTaskSlots > 0 && c.WorkerLocalActivitySlots > 0 && c.WorkerPollers > 0 && c.WorkerMaxPollers > 0,
 			"WORKER_MAX_CONCURRENT_*, WORKER_POLLERS and WORKER_MAX_POLLERS must be positive")
 	}
@@ -222,6 +301,114 @@ func (c Config) SecretBox() (*secrets.Box, error) {
 		return nil, fmt.Errorf("WEBHOOK_SECRET_KEY: %w", err)
 	}
 	return box, nil
+}
+
+// PayloadCodec is the codec encrypting Temporal payloads: sealing with
+// TEMPORAL_PAYLOAD_KEY under TEMPORAL_PAYLOAD_KEY_ID, opening also with
+// TEMPORAL_PAYLOAD_OLD_KEYS ("id:base64,..."). With only old keys it seals nothing and
+// still opens (encryption switched off without stranding running workflows); with
+// neither it is nil: encryption off.
+func (c Config) PayloadCodec() (*payloadcodec.Codec, error) {
+	older, err := payloadcodec.ParseKeys(c.PayloadOldKeys)
+	if err != nil {
+		return nil, fmt.Errorf("TEMPORAL_PAYLOAD_OLD_KEYS: %w", err)
+	}
+	if c.PayloadKey == "" {
+		if len(older) == 0 {
+			return nil, nil
+		}
+		codec, err := payloadcodec.NewDecryptOnly(older...)
+		if err != nil {
+			return nil, fmt.Errorf("TEMPORAL_PAYLOAD_OLD_KEYS: %w", err)
+		}
+		return codec, nil
+	}
+	current, err := payloadcodec.ParseKey(c.PayloadKeyID, c.PayloadKey)
+	if err != nil {
+		return nil, fmt.Errorf("TEMPORAL_PAYLOAD_KEY, TEMPORAL_PAYLOAD_KEY_ID: %w (openssl rand -base64 32 makes a key)", err)
+	}
+	codec, err := payloadcodec.New(current, older...)
+	if err != nil {
+		return nil, fmt.Errorf("TEMPORAL_PAYLOAD_KEY, TEMPORAL_PAYLOAD_OLD_KEYS: %w", err)
+	}
+	return codec, nil
+}
+
+// TemporalConnection is the client's address, namespace, TLS and API key, turned into
+// client options by Temporal's own envconfig from the TEMPORAL_* settings: an API key
+// switches TLS on unless TEMPORAL_TLS=false, a CA replaces the system roots, a client
+// certificate and key make it mutual TLS. The files are read here, so a missing or
+// unreadable one is a start-up error.
+func (c Config) TemporalConnection() (client.Options, error) {
+	switch strings.ToLower(c.TemporalTLS) {
+	case "", "true", "false", "1", "0":
+	default:
+		return client.Options{}, errors.New("TEMPORAL_TLS must be true or false (or unset: on when TEMPORAL_API_KEY or a TEMPORAL_TLS_* setting is given)")
+	}
+	env := envLookup{}
+	for name, v := range map[string]string{
+		"TEMPORAL_ADDRESS":                 c.TemporalAddress,
+		"TEMPORAL_NAMESPACE":               c.TemporalNamespace,
+		"TEMPORAL_API_KEY":                 c.TemporalAPIKey,
+		"TEMPORAL_TLS":                     c.TemporalTLS,
+		"TEMPORAL_TLS_SERVER_CA_CERT_PATH": c.TemporalTLSServerCAPath,
+		"TEMPORAL_TLS_CLIENT_CERT_PATH":    c.TemporalTLSClientCertPath,
+		"TEMPORAL_TLS_CLIENT_CERT_DATA":    c.TemporalTLSClientCertData,
+		"TEMPORAL_TLS_CLIENT_KEY_PATH":     c.TemporalTLSClientKeyPath,
+		"TEMPORAL_TLS_CLIENT_KEY_DATA":     c.TemporalTLSClientKeyData,
+		"TEMPORAL_TLS_SERVER_NAME":         c.TemporalTLSServerName,
+	} {
+		if v != "" {
+			env[name] = v
+		}
+	}
+	// Only these settings: no TOML profile file, nothing else from the process environment.
+	opts, err := envconfig.LoadClientOptions(envconfig.LoadClientOptionsRequest{DisableFile: true, EnvLookup: env})
+	if err != nil {
+		return client.Options{}, fmt.Errorf("TEMPORAL_TLS_*, TEMPORAL_API_KEY: %w", err)
+	}
+	return opts, nil
+}
+
+// envLookup hands envconfig the configuration's values as if they were the environment.
+type envLookup map[string]string
+
+func (e envLookup) Environ() []string {
+	out := make([]string, 0, len(e))
+	for k, v := range e {
+		out = append(out, k+"="+v)
+	}
+	return out
+}
+
+func (e envLookup) LookupEnv(name string) (string, bool) {
+	v, ok := e[name]
+	return v, ok
+}
+
+// CodecServerOriginList is CODEC_SERVER_ALLOWED_ORIGINS: the Web UI origins (scheme,
+// host and port, nothing more) allowed to call the codec server from a browser.
+func (c Config) CodecServerOriginList() ([]string, error) {
+	var out []string
+	for _, o := range strings.Split(c.CodecServerOrigins, ",") {
+		o = strings.TrimSpace(o)
+		if o == "" {
+			continue
+		}
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+			return nil, fmt.Errorf("CODEC_SERVER_ALLOWED_ORIGINS: %q is not an origin like https://temporal-ui.example.com", o)
+		}
+		out = append(out, u.Scheme+"://"+u.Host)
+	}
+	return out, nil
+}
+
+// isBaseURL says whether s is an absolute http(s) URL that a path can be appended to.
+func isBaseURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" &&
+		u.User == nil && u.RawQuery == "" && u.Fragment == "" && !strings.HasSuffix(s, "?") && !strings.HasSuffix(s, "#")
 }
 
 // AddressPolicy is the SSRF policy for webhook URLs from WEBHOOK_ALLOW_PRIVATE_TARGETS

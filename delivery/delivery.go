@@ -30,6 +30,9 @@ const (
 	// OutcomeSkipped closes a delivery that stopped without a final attempt: its webhook
 	// was paused, disabled or deleted while it waited to retry.
 	OutcomeSkipped Outcome = "skipped"
+	// OutcomeFiltered closes a delivery whose event the webhook's filter did not match:
+	// nothing was sent and nothing counted.
+	OutcomeFiltered Outcome = "filtered"
 )
 
 // Identity names one delivery wherever it travels: the DeliverWebhook workflow's input,

@@ -25,7 +25,8 @@ type Deps struct {
 // Build is the worker the service runs: the delivery activities (an HTTP client held to
 // cfg's address policy and per-host cap) and the workflows, both configured from cfg, on
 // cfg.TemporalTaskQueue. The service and the tests' in-process workers both use it, so
-// tests run the production wiring.
+// tests run the production wiring. Payloads are converted by c's data and failure
+// converters: a client from temporalclient encrypts them when TEMPORAL_PAYLOAD_KEY is set.
 func Build(c client.Client, cfg config.Config, d Deps) (worker.Worker, error) {
 	policy, err := cfg.AddressPolicy()
 	if err != nil {
@@ -53,6 +54,10 @@ func ActivitiesConfig(cfg config.Config, version string) activities.Config {
 		DispatchPageSize:      cfg.DispatchPageSize,
 		DeliveryRetention:     cfg.DeliveryRetention,
 		UserAgent:             "AssetsUp-Webhooks/" + version,
+		FilterCostLimit:       cfg.FilterCostLimit,
+		DefaultRateLimit:      cfg.DefaultRateLimit,
+		DefaultRateBurst:      cfg.DefaultRateBurst,
+		RateLimitHold:         cfg.RateLimitHold,
 	}
 }
 

@@ -33,14 +33,16 @@ const (
 	// from the environment Compose was given, not from the file.
 	testJWTSecret = "jwt-secret-from-the-host-environment-0123456789"
 	testSecretKey = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=" // base64 of bytes 0..31
+	// A second 32-byte key for TEMPORAL_PAYLOAD_KEY (bytes 32..63).
+	testPayloadKey = "ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8="
 )
 
 // The services the application's own image runs, and which read config.Config.
 var appServices = []string{"migrate", "api", "worker"}
 
-// hostEnv is the environment `docker compose` would see: the two required secrets.
+// hostEnv is the environment `docker compose` would see: the three required secrets.
 func hostEnv() map[string]string {
-	return map[string]string{"JWT_SECRET": testJWTSecret, "WEBHOOK_SECRET_KEY": testSecretKey}
+	return map[string]string{"JWT_SECRET": testJWTSecret, "WEBHOOK_SECRET_KEY": testSecretKey, "TEMPORAL_PAYLOAD_KEY": testPayloadKey}
 }
 
 // loadCompose loads docker-compose.yml as `docker compose config` would, with env as the
@@ -59,7 +61,7 @@ func loadCompose(t *testing.T, env map[string]string) (*types.Project, error) {
 func mustLoadCompose(t *testing.T) *types.Project {
 	t.Helper()
 	p, err := loadCompose(t, hostEnv())
-	require.NoError(t, err, "docker-compose.yml must load with JWT_SECRET and WEBHOOK_SECRET_KEY set")
+	require.NoError(t, err, "docker-compose.yml must load with JWT_SECRET, WEBHOOK_SECRET_KEY and TEMPORAL_PAYLOAD_KEY set")
 	return p
 }
 
@@ -86,7 +88,7 @@ func envValue(t *testing.T, s types.ServiceConfig, name string) string {
 func TestComposeServices(t *testing.T) {
 	p := mustLoadCompose(t)
 	assert.ElementsMatch(t,
-		[]string{"postgres", "temporal", "temporal-search-attributes", "temporal-ui", "migrate", "api", "worker"},
+		[]string{"postgres", "temporal", "temporal-search-attributes", "temporal-ui", "migrate", "api-gateway", "api", "worker"},
 		p.ServiceNames())
 }
 
@@ -107,6 +109,7 @@ func TestComposeDependencies(t *testing.T) {
 		{"migrate", map[string]string{"postgres": healthy}},
 		{"api", appDeps},
 		{"worker", appDeps},
+		{"api-gateway", map[string]string{"api": types.ServiceConditionStarted}},
 	}
 	p := mustLoadCompose(t)
 	for _, tt := range tests {
@@ -149,7 +152,9 @@ func TestComposePorts(t *testing.T) {
 		service string
 		want    []port
 	}{
-		{"api", []port{{"", "8080", 8080}}},
+		// The gateway publishes the API; the replicas behind it publish nothing.
+		{"api-gateway", []port{{"", "8080", 8080}}},
+		{"api", nil},
 		{"temporal-ui", []port{{"", "8233", 8080}}},
 		// The gRPC frontend, for the temporal CLI on the Docker host only.
 		{"temporal", []port{{"127.0.0.1", "7233", 7233}}},
@@ -171,10 +176,33 @@ func TestComposePorts(t *testing.T) {
 	}
 
 	t.Run("replicable services", func(t *testing.T) {
-		for _, name := range []string{"api", "worker"} {
+		// The production topology: two API replicas behind the gateway, three workers.
+		for name, replicas := range map[string]int{"api": 2, "worker": 3} {
 			s := service(t, p, name)
-			assert.Empty(t, s.ContainerName, "%s: container_name prevents --scale", name)
+			assert.Empty(t, s.ContainerName, "%s: container_name prevents replicas", name)
+			if assert.NotNil(t, s.Deploy, "%s: deploy.replicas", name) && assert.NotNil(t, s.Deploy.Replicas) {
+				assert.Equal(t, replicas, *s.Deploy.Replicas, "%s replicas", name)
+			}
 		}
+	})
+
+	t.Run("the gateway balances over the API replicas", func(t *testing.T) {
+		gw := service(t, p, "api-gateway")
+		var conf string
+		for _, v := range gw.Volumes {
+			if v.Type == types.VolumeTypeBind && strings.HasPrefix(v.Target, "/etc/nginx/conf.d/") {
+				b, err := os.ReadFile(v.Source)
+				require.NoError(t, err)
+				conf = string(b)
+				assert.True(t, v.ReadOnly)
+			}
+		}
+		require.NotEmpty(t, conf, "api-gateway mounts its nginx configuration")
+		assert.Contains(t, conf, "server api:8080 resolve;", "every replica of the api service, re-resolved")
+		assert.Contains(t, conf, "listen 8080;")
+		assert.Contains(t, conf, "proxy_next_upstream error timeout;", "only a refused connection moves to the next replica")
+		assert.NotContains(t, conf, "non_idempotent", "a request that was sent is never sent twice")
+		assert.Equal(t, []string{"8080"}, []string(service(t, p, "api").Expose))
 	})
 
 	t.Run("listen addresses match the ports", func(t *testing.T) {
@@ -264,7 +292,7 @@ func TestComposeDefaultsMatchConfig(t *testing.T) {
 	p := mustLoadCompose(t)
 	for _, name := range appServices {
 		for key, v := range environment(service(t, p, name)) {
-			if _, ok := deliberate[key]; ok || key == "JWT_SECRET" || key == "WEBHOOK_SECRET_KEY" || v == nil {
+			if _, ok := deliberate[key]; ok || key == "JWT_SECRET" || key == "WEBHOOK_SECRET_KEY" || key == "TEMPORAL_PAYLOAD_KEY" || v == nil {
 				continue
 			}
 			assert.Equal(t, defaults[key], *v, "service %s: %s differs from config.Config's default", name, key)
@@ -356,7 +384,7 @@ func TestComposeWiring(t *testing.T) {
 	})
 }
 
-// The two secrets reach the services only from the host: the file holds neither value
+// The three secrets reach the services only from the host: the file holds neither value
 // nor default, and Compose refuses to start without them.
 func TestComposeSecretsComeFromTheHost(t *testing.T) {
 	p := mustLoadCompose(t)
@@ -375,10 +403,12 @@ func TestComposeSecretsComeFromTheHost(t *testing.T) {
 		env     map[string]string
 		missing string
 	}{
-		{"without JWT_SECRET", map[string]string{"WEBHOOK_SECRET_KEY": testSecretKey}, "JWT_SECRET"},
-		{"with an empty JWT_SECRET", map[string]string{"JWT_SECRET": "", "WEBHOOK_SECRET_KEY": testSecretKey}, "JWT_SECRET"},
-		{"without WEBHOOK_SECRET_KEY", map[string]string{"JWT_SECRET": testJWTSecret}, "WEBHOOK_SECRET_KEY"},
-		{"with an empty WEBHOOK_SECRET_KEY", map[string]string{"JWT_SECRET": testJWTSecret, "WEBHOOK_SECRET_KEY": ""}, "WEBHOOK_SECRET_KEY"},
+		{"without JWT_SECRET", without("JWT_SECRET"), "JWT_SECRET"},
+		{"with an empty JWT_SECRET", with("JWT_SECRET", ""), "JWT_SECRET"},
+		{"without WEBHOOK_SECRET_KEY", without("WEBHOOK_SECRET_KEY"), "WEBHOOK_SECRET_KEY"},
+		{"with an empty WEBHOOK_SECRET_KEY", with("WEBHOOK_SECRET_KEY", ""), "WEBHOOK_SECRET_KEY"},
+		{"without TEMPORAL_PAYLOAD_KEY", without("TEMPORAL_PAYLOAD_KEY"), "TEMPORAL_PAYLOAD_KEY"},
+		{"with an empty TEMPORAL_PAYLOAD_KEY", with("TEMPORAL_PAYLOAD_KEY", ""), "TEMPORAL_PAYLOAD_KEY"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -390,6 +420,19 @@ func TestComposeSecretsComeFromTheHost(t *testing.T) {
 			assert.Contains(t, missing.Reason, "set "+tt.missing, "the error tells the operator what to do")
 		})
 	}
+}
+
+// without is hostEnv less one variable; with is hostEnv with one variable changed.
+func without(key string) map[string]string {
+	env := hostEnv()
+	delete(env, key)
+	return env
+}
+
+func with(key, value string) map[string]string {
+	env := hostEnv()
+	env[key] = value
+	return env
 }
 
 func TestComposeImagesArePinned(t *testing.T) {

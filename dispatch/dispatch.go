@@ -25,7 +25,9 @@ type WebhookDispatchService struct {
 	newID     func() string
 }
 
-// NewWebhookDispatchService returns a service starting workflows on taskQueue.
+// NewWebhookDispatchService returns a service starting workflows on taskQueue. Build c
+// with temporalclient (from config.Load(config.RoleDispatch)) so the event is sealed with
+// the service's payload key, when it has one, before it leaves the process.
 func NewWebhookDispatchService(c client.Client, taskQueue string) *WebhookDispatchService {
 	return &WebhookDispatchService{client: c, taskQueue: taskQueue, newID: newEventID}
 }

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"sync"
 	"syscall"
 	"testing"
@@ -18,7 +17,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/testsuite"
 
 	"github.com/assetsup/webhooks/delivery"
 	"github.com/assetsup/webhooks/deliveryworker"
@@ -266,55 +264,23 @@ func TestAutoDisableAtThreshold(t *testing.T) {
 	assert.Nil(t, got.DisabledReason)
 }
 
-// fileTemporal is a dev server of one test's own on a SQLite file, so the test can stop
-// it and start it again on the same file and port with its state, as a restarted
-// Temporal cluster comes back with its persistence.
+// fileTemporal is a Temporal server of one test's own that it stops and starts again
+// on the same persistence and port (testinfra.RestartableTemporal: a dev server on a
+// SQLite file, or the real server on PostgreSQL in the server target).
 type fileTemporal struct {
+	*testinfra.RestartableTemporal
 	t        *testing.T
-	cli      string
 	hostPort string
-	dbFile   string
-	srv      *testsuite.DevServer // nil while stopped
-	logs     *testinfra.LogBuffer // the server's output, shown when it fails to start
 }
 
 func startFileTemporal(t *testing.T) *fileTemporal {
 	t.Helper()
-	cli := testinfra.TemporalCLI(t)
-	hostPort, err := testinfra.FreeAddr()
-	require.NoError(t, err)
-	f := &fileTemporal{t: t, cli: cli, hostPort: hostPort, dbFile: filepath.Join(t.TempDir(), "temporal.db"),
-		logs: &testinfra.LogBuffer{}}
-	f.start()
-	t.Cleanup(func() {
-		if f.srv != nil {
-			_ = f.srv.Stop()
-		}
-	})
-	return f
+	r := testinfra.StartRestartableTemporal(t)
+	return &fileTemporal{RestartableTemporal: r, t: t, hostPort: r.HostPort()}
 }
 
-func (f *fileTemporal) start() {
-	f.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	srv, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{
-		ExistingPath: f.cli, DBFilename: f.dbFile, LogLevel: "error", Stdout: f.logs, Stderr: f.logs,
-		// Write-ahead log without an fsync per commit: ten times the throughput of the
-		// default journal here (about 2 workflows/s otherwise), and still every commit
-		// survives the server's own stop and restart, which is all these tests do to it.
-		ExtraArgs:     []string{"--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal"},
-		ClientOptions: &client.Options{HostPort: f.hostPort, Namespace: "default", Logger: testinfra.QuietLogger()},
-	})
-	require.NoError(f.t, err, "temporal server output:\n%s", f.logs.String())
-	f.srv = srv
-}
-
-func (f *fileTemporal) stop() {
-	f.t.Helper()
-	require.NoError(f.t, f.srv.Stop())
-	f.srv = nil
-}
+func (f *fileTemporal) start() { f.Start() }
+func (f *fileTemporal) stop()  { f.Stop() }
 
 // dial returns a client of the server that outlives its restarts, with the delivery
 // search attributes registered.

@@ -459,17 +459,18 @@ type pollTarget struct{ user, hook string }
 
 // outageCase is one case's service, infrastructure and bookkeeping.
 type outageCase struct {
-	t         *testing.T
-	name      string
-	started   time.Time
-	pg        *testinfra.PrivatePostgres
-	db        *bun.DB // the test's own view of the case's database
-	temporal  *fileTemporal
-	c         client.Client
-	tq        string
-	masterKey string
-	api       *stack
-	dispatch  *dispatch.WebhookDispatchService
+	t            *testing.T
+	name         string
+	started      time.Time
+	pg           *testinfra.PrivatePostgres
+	db           *bun.DB       // the test's own view of the case's database
+	temporal     *fileTemporal // nil when the case does not restart Temporal (server target)
+	temporalAddr string
+	c            client.Client
+	tq           string
+	masterKey    string
+	api          *stack
+	dispatch     *dispatch.WebhookDispatchService
 
 	sinks   map[sinkMode]*sink
 	fan     *sink // the fan-out user's 1,000 webhooks
@@ -497,8 +498,14 @@ func newOutageCase(t *testing.T, name string) *outageCase {
 		stopped: map[*workerProcess]bool{}}
 	oc.pg = testinfra.StartPrivatePostgres(t)
 	oc.db = oc.pg.Open()
-	oc.temporal = startFileTemporal(t)
-	oc.c = oc.temporal.dial()
+	if name == "temporal-down" || testinfra.Target() == testinfra.TargetDev {
+		oc.temporal = startFileTemporal(t)
+		oc.c, oc.temporalAddr = oc.temporal.dial(), oc.temporal.hostPort
+	} else {
+		// The real server holds a few dozen PostgreSQL connections: the cases that do
+		// not restart it share the package's, on task queues of their own.
+		oc.c, oc.temporalAddr = testinfra.Temporal(t), testinfra.TemporalAddress(t)
+	}
 	var box *secrets.Box
 	oc.masterKey, box = newMasterKey(t)
 	oc.tq = "outage-" + name + "-" + uuid.NewString()
@@ -575,7 +582,7 @@ func (oc *outageCase) logf(format string, args ...any) {
 // startWorker runs a worker process with the case's settings, then settings over them.
 func (oc *outageCase) startWorker(name string, settings ...string) *workerProcess {
 	env := append(append([]string{"LOG_LEVEL=warn"}, outageSettings...), settings...)
-	w := startWorkerProcessOn(oc.t, oc.pg.URL("postgres"), oc.temporal.hostPort, oc.masterKey, oc.tq, env...)
+	w := startWorkerProcessOn(oc.t, oc.pg.URL("postgres"), oc.temporalAddr, oc.masterKey, oc.tq, env...)
 	oc.workers = append(oc.workers, w)
 	oc.logf("worker %s started", name)
 	return w

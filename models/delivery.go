@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect/pgdialect"
 
 	"github.com/assetsup/webhooks/delivery"
 )
@@ -38,9 +39,10 @@ type Delivery struct {
 
 // Subscriber is what the dispatcher needs to start a delivery: nothing secret.
 type Subscriber struct {
-	ID   string `bun:"id"`
-	Name string `bun:"name"`
-	URL  string `bun:"url"`
+	ID     string  `bun:"id"`
+	Name   string  `bun:"name"`
+	URL    string  `bun:"url"`
+	Filter *string `bun:"filter"` // nil: every event is delivered
 }
 
 // ListSubscribers returns up to limit of userID's active webhooks subscribed to event
@@ -48,7 +50,7 @@ type Subscriber struct {
 func ListSubscribers(ctx context.Context, db bun.IDB, userID, event, afterID string, limit int) ([]Subscriber, error) {
 	subs := []Subscriber{}
 	q := db.NewSelect().Model((*Webhook)(nil)).
-		Column("id", "name", "url").
+		Column("id", "name", "url", "filter").
 		Where("user_id = ?", userID).
 		Where("is_active").
 		Where("events @> ARRAY[?]::text[]", event).
@@ -75,6 +77,12 @@ type DeliveryTarget struct {
 	PreviousSecretSealed     []byte           `bun:"previous_secret_sealed"`
 	PreviousSecretKeyVersion int              `bun:"previous_secret_key_version"`
 	PreviousSecretExpiresAt  *time.Time       `bun:"previous_secret_expires_at"`
+	HeadersSealed            []byte           `bun:"headers_sealed"` // nil: no custom headers
+	HeadersKeyVersion        int              `bun:"headers_key_version"`
+	RateLimitPerSecond       *float64         `bun:"rate_limit_per_second"` // nil: the service default
+	RateLimitBurst           *int             `bun:"rate_limit_burst"`
+	MaxInFlight              *int             `bun:"max_in_flight"` // nil: no cap
+	Filter                   *string          `bun:"filter"`
 	PriorStatus              delivery.Outcome `bun:"prior_status"` // "" when no attempt was recorded yet
 	PriorAttempts            int              `bun:"prior_attempts"`
 	PriorStatusCode          int              `bun:"prior_status_code"`
@@ -90,6 +98,8 @@ func LoadDeliveryTarget(ctx context.Context, db bun.IDB, webhookID, deliveryID s
 SELECT w.id, w.user_id, w.url, w.is_active, w.secret_sealed, w.secret_key_version,
        w.previous_secret_sealed, COALESCE(w.previous_secret_key_version, 0) AS previous_secret_key_version,
        w.previous_secret_expires_at,
+       w.headers_sealed, COALESCE(w.headers_key_version, 0) AS headers_key_version,
+       w.rate_limit_per_second, w.rate_limit_burst, w.max_in_flight, w.filter,
        COALESCE(d.status, '') AS prior_status, COALESCE(d.attempts, 0) AS prior_attempts,
        COALESCE(d.last_status_code, 0) AS prior_status_code, COALESCE(d.last_error, '') AS prior_error,
        d.completed_at IS NOT NULL AS prior_completed
@@ -138,6 +148,41 @@ RETURNING d.attempts`,
 		return 0, fmt.Errorf("claim attempt: %w", err)
 	}
 	return n, nil
+}
+
+// Filtered is one delivery that a webhook's filter turned down, with why.
+type Filtered struct {
+	DeliveryID string
+	WebhookID  string
+	Reason     string
+}
+
+// RecordFiltered logs deliveries of one event that were turned down by their webhooks'
+// filters, in one statement: closed as filtered, no attempt, the body they would have
+// carried (so a redelivery can still send it). Rows that exist already are left alone,
+// which makes it safe to repeat, and webhooks deleted meanwhile are skipped.
+func RecordFiltered(ctx context.Context, db bun.IDB, d Delivery, rows []Filtered) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	ids, hooks, reasons := make([]string, len(rows)), make([]string, len(rows)), make([]string, len(rows))
+	for i, r := range rows {
+		ids[i], hooks[i], reasons[i] = r.DeliveryID, r.WebhookID, r.Reason
+	}
+	_, err := db.NewRaw(`
+INSERT INTO webhook_deliveries
+    (id, webhook_id, event_id, event, kind, status, attempts, last_error, request_body, workflow_id, run_id, completed_at)
+SELECT v.id, w.id, ?, ?, ?, ?, 0, v.reason, ?, ?, ?, current_timestamp
+FROM unnest(?::uuid[], ?::uuid[], ?::text[]) AS v (id, webhook_id, reason)
+JOIN webhooks AS w ON w.id = v.webhook_id
+ON CONFLICT (id) DO NOTHING`,
+		d.EventID, d.Event, d.Kind, delivery.OutcomeFiltered, d.RequestBody, d.WorkflowID, d.RunID,
+		pgdialect.Array(ids), pgdialect.Array(hooks), pgdialect.Array(reasons),
+	).Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("record filtered deliveries: %w", err)
+	}
+	return nil
 }
 
 // Attempt is what one HTTP attempt of a delivery left behind.

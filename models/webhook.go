@@ -3,6 +3,7 @@ package models
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -34,6 +35,38 @@ type Webhook struct {
 	DisabledAt               *time.Time `bun:"disabled_at"`
 	CreatedAt                time.Time  `bun:"created_at,nullzero,notnull,default:current_timestamp"`
 	UpdatedAt                time.Time  `bun:"updated_at,nullzero,notnull,default:current_timestamp"`
+
+	// Headers names the custom headers sent with every request, each with a fingerprint
+	// of its value; the values exist only sealed, in HeadersSealed (see SealedHeaders).
+	Headers           []HeaderInfo `bun:"headers,type:jsonb,nullzero,notnull,default:'[]'"`
+	HeadersSealed     []byte       `bun:"headers_sealed"`
+	HeadersKeyVersion int          `bun:"headers_key_version,nullzero"`
+	// RateLimitPerSecond and RateLimitBurst: nil leaves the service default.
+	RateLimitPerSecond *float64 `bun:"rate_limit_per_second"`
+	RateLimitBurst     *int     `bun:"rate_limit_burst"`
+	MaxInFlight        *int     `bun:"max_in_flight"`
+	Filter             *string  `bun:"filter"`
+}
+
+// HeaderInfo is what may be shown of a custom header: its name and a fingerprint of its
+// value, never the value.
+type HeaderInfo struct {
+	Name        string `json:"name"`
+	Fingerprint string `json:"fingerprint"`
+}
+
+// SealedHeaders is a webhook's custom headers in stored form: what may be shown, and
+// the names and values sealed under the master key of version KeyVersion. No headers is
+// Info empty and Sealed nil.
+type SealedHeaders struct {
+	Info       []HeaderInfo
+	Sealed     []byte
+	KeyVersion int
+}
+
+// SetHeaders stores h on w, as a create inserts it.
+func (w *Webhook) SetHeaders(h SealedHeaders) {
+	w.Headers, w.HeadersSealed, w.HeadersKeyVersion = h.Info, h.Sealed, h.KeyVersion
 }
 
 // CreateWebhook inserts w unless its user already has maxPerUser webhooks. A
@@ -65,7 +98,8 @@ func ListWebhooks(ctx context.Context, db bun.IDB, userID string) ([]Webhook, er
 		// The list never shows secrets, and decoding the sealed bytea columns was about
 		// an eighth of this query's time.
 		ExcludeColumn("secret_hash", "secret_sealed", "secret_key_version",
-			"previous_secret_sealed", "previous_secret_key_version", "previous_secret_expires_at").
+			"previous_secret_sealed", "previous_secret_key_version", "previous_secret_expires_at",
+			"headers_sealed", "headers_key_version").
 		Where("user_id = ?", userID).
 		OrderExpr("created_at DESC, id DESC").
 		Scan(ctx)
@@ -101,12 +135,27 @@ func GetWebhook(ctx context.Context, db bun.IDB, userID, id string) (*Webhook, e
 	return w, nil
 }
 
-// WebhookPatch holds the fields a PATCH may change; nil leaves a field as it is.
+// WebhookPatch holds the fields a PATCH may change; nil leaves a field as it is. The
+// controls that may be removed say so with Set: Set with a nil value removes it.
 type WebhookPatch struct {
 	Name     *string
 	URL      *string
 	Events   []string
 	IsActive *bool
+	// Headers replaces every custom header; one with no headers removes them all.
+	Headers        *SealedHeaders
+	SetRateLimit   bool
+	RateLimit      *RateLimit
+	SetMaxInFlight bool
+	MaxInFlight    *int
+	SetFilter      bool
+	Filter         *string
+}
+
+// RateLimit is a webhook's delivery rate: PerSecond on average, up to Burst at once.
+type RateLimit struct {
+	PerSecond float64
+	Burst     int
 }
 
 // UpdateWebhook applies p to one of userID's webhooks in a single statement and
@@ -126,6 +175,31 @@ func UpdateWebhook(ctx context.Context, db bun.IDB, userID, id string, p Webhook
 	}
 	if p.Events != nil {
 		q.Set("events = ?", pgdialect.Array(p.Events))
+	}
+	if h := p.Headers; h != nil {
+		info, err := json.Marshal(append([]HeaderInfo{}, h.Info...))
+		if err != nil {
+			return nil, fmt.Errorf("encode header names: %w", err)
+		}
+		version := sql.NullInt64{Int64: int64(h.KeyVersion), Valid: h.Sealed != nil}
+		q.Set("headers = ?::jsonb", string(info)).Set("headers_sealed = ?", h.Sealed).Set("headers_key_version = ?", version)
+	}
+	if p.SetRateLimit {
+		var perSecond, burst any
+		if p.RateLimit != nil {
+			perSecond, burst = p.RateLimit.PerSecond, p.RateLimit.Burst
+		}
+		q.Set("rate_limit_per_second = ?", perSecond).Set("rate_limit_burst = ?", burst)
+		// A new rate starts afresh: slots spaced for the old one would hold the first
+		// attempts under a raised limit back by up to an old interval.
+		q.With("reset_rate", db.NewRaw(`DELETE FROM throttle_rates
+			WHERE webhook_id = (SELECT id FROM webhooks WHERE id = ? AND user_id = ?)`, id, userID))
+	}
+	if p.SetMaxInFlight {
+		q.Set("max_in_flight = ?", p.MaxInFlight)
+	}
+	if p.SetFilter {
+		q.Set("filter = ?", p.Filter)
 	}
 	if p.IsActive != nil && *p.IsActive {
 		q.Set("is_active = true, failure_count = 0, disabled_reason = NULL, disabled_at = NULL")

@@ -6,22 +6,8 @@ cd "$(dirname "$0")/.."
 
 scripts/ensure-postgres.sh
 
-mkdir -p .dev
-if [ ! -f .dev/env ]; then
-  # Development keys only: generated once per checkout, kept in the ignored .dev/.
-  umask 077
-  cat > .dev/env <<KEYS
-JWT_SECRET=$(head -c 48 /dev/urandom | base64 | tr -d '\n/+=' | head -c 48)
-WEBHOOK_SECRET_KEY=$(head -c 32 /dev/urandom | base64)
-# Local receivers (127.0.0.1) are allowed in development only.
-WEBHOOK_ALLOW_PRIVATE_TARGETS=true
-KEYS
-  echo "generated development keys in .dev/env"
-fi
-set -a
-# shellcheck disable=SC1091
-source .dev/env
-set +a
+# shellcheck source=scripts/dev-env.sh
+source scripts/dev-env.sh
 export DATABASE_URL=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/webhooks?sslmode=disable}
 export TEMPORAL_ADDRESS=${TEMPORAL_ADDRESS:-127.0.0.1:7233}
 
@@ -38,8 +24,20 @@ cleanup() {
 }
 trap cleanup INT TERM EXIT
 
+# Payload encryption is off in development unless TEMPORAL_PAYLOAD_KEY is set (in .dev/env or
+# the environment); then a codec server lets the Web UI show the payloads (README "Private
+# histories"), signed in with CODEC_SERVER_TOKEN, generated here once.
+ui_codec=()
+if [ -n "${TEMPORAL_PAYLOAD_KEY:-}" ]; then
+  if [ -z "${CODEC_SERVER_TOKEN:-}" ]; then
+    (umask 077; echo "CODEC_SERVER_TOKEN=$(head -c 32 /dev/urandom | base64 | tr -d '\n')" >> .dev/env)
+    set -a; source .dev/env; set +a
+  fi
+  ui_codec=(--ui-codec-endpoint "http://${CODEC_SERVER_ADDR:-127.0.0.1:8234}")
+fi
+
 bin/temporal server start-dev --ip 127.0.0.1 --port 7233 --ui-ip 127.0.0.1 --ui-port 8233 \
-  --db-filename .dev/temporal.db --log-level warn \
+  --db-filename .dev/temporal.db --log-level warn "${ui_codec[@]}" \
   --dynamic-config-value system.enableActivityEagerExecution=true \
   --dynamic-config-value matching.numTaskqueueReadPartitions=1 \
   --dynamic-config-value matching.numTaskqueueWritePartitions=1 &
@@ -55,6 +53,11 @@ bin/webhooks worker &
 pids+=($!)
 bin/webhooks api &
 pids+=($!)
+if [ ${#ui_codec[@]} -gt 0 ]; then
+  bin/webhooks codec-server &
+  pids+=($!)
+  echo "payloads are encrypted: sign in to the codec server at http://${CODEC_SERVER_ADDR:-127.0.0.1:8234}/login with CODEC_SERVER_TOKEN from .dev/env"
+fi
 
 cat <<INFO
 

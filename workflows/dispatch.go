@@ -103,8 +103,11 @@ func (w *Workflows) DispatchEvent(ctx workflow.Context, in DispatchEventInput) (
 	startedThisRun := 0
 	for {
 		var page activities.ListSubscribersResult
+		// The payload lets the listing apply the subscribers' filters, so a filtered-out
+		// delivery starts no workflow. Only the activity's input changes, not the commands
+		// this workflow issues: histories recorded before replay as they were.
 		err := databaseStep(ctx, cfg, a.ListSubscribers, activities.ListSubscribersInput{
-			UserID: in.UserID, Event: in.Event, After: in.Cursor,
+			UserID: in.UserID, Event: in.Event, After: in.Cursor, Payload: &payload,
 		}, &page)
 		if err != nil {
 			return DispatchEventResult{}, fmt.Errorf("list subscribers: %w", err)

@@ -39,6 +39,14 @@ func dispatchInput() workflows.DispatchEventInput {
 	}
 }
 
+// listInput is the first ListSubscribers request of dispatching in: the payload as it
+// will be sent goes along, so the listing can apply the subscribers' filters.
+func listInput(in workflows.DispatchEventInput) activities.ListSubscribersInput {
+	return activities.ListSubscribersInput{UserID: in.UserID, Event: in.Event, Payload: &events.Payload{
+		ID: in.ID, Event: in.Event, Timestamp: in.OccurredAt.UTC().Format(time.RFC3339), Data: in.Data,
+	}}
+}
+
 // subscriberPages answers ListSubscribers from pages keyed by the cursor they follow,
 // the way the keyset query pages by webhook id, and records every request. The first
 // failFirst requests fail the way a database outage would: with a plain, retryable error.
@@ -193,7 +201,7 @@ func TestDispatchEventStartsOneDeliveryPerSubscriber(t *testing.T) {
 
 	require.NoError(t, err)
 	assert.Equal(t, workflows.DispatchEventResult{Started: 3}, res)
-	assert.Equal(t, []activities.ListSubscribersInput{{UserID: "user-1", Event: events.AssetTransferred}}, list.recorded())
+	assert.Equal(t, []activities.ListSubscribersInput{listInput(in)}, list.recorded(), "the payload goes along, for the filters")
 
 	got := children.byWebhook()
 	require.Len(t, got, 3)
@@ -546,7 +554,7 @@ func TestDispatchEventListsSubscribersThroughALongOutage(t *testing.T) {
 	requests := list.recorded()
 	require.Len(t, requests, 21, "every failed try is tried again, until the database answers")
 	for i, r := range requests {
-		assert.Equal(t, activities.ListSubscribersInput{UserID: in.UserID, Event: in.Event}, r, "request %d", i+1)
+		assert.Equal(t, listInput(in), r, "request %d", i+1)
 	}
 	local := list.recordedLocal()
 	assert.True(t, local[0], "the fast path comes first")

@@ -7,10 +7,11 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/google/uuid"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
+
+	"github.com/assetsup/webhooks/delivery"
 )
 
 // Workflow type names: the cross-language contract. TypeScript callers and the
@@ -125,13 +126,10 @@ func legacySetting(ctx workflow.Context, changeID string, setting bool) bool {
 	return on
 }
 
-// deliveryNamespace seeds delivery ids, so one (event, webhook) pair always gets the same id.
-var deliveryNamespace = uuid.MustParse("6f1c1b8e-4a55-4f0e-9a37-3c1f0d8a2b71")
-
 // DeliveryID is the stable id of delivering event eventID to webhook webhookID: the same
-// on every attempt and every re-dispatch, different for every webhook.
+// on every attempt and every re-dispatch, different for every webhook (delivery.ID).
 func DeliveryID(eventID, webhookID string) string {
-	return uuid.NewSHA1(deliveryNamespace, []byte(eventID+"\x00"+webhookID)).String()
+	return delivery.ID(eventID, webhookID)
 }
 
 // DeliveryWorkflowID is the workflow id of that delivery. Temporal refuses a second

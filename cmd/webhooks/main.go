@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/uptrace/bun"
+	"go.temporal.io/sdk/client"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/assetsup/webhooks/api"
@@ -31,6 +32,7 @@ import (
 	"github.com/assetsup/webhooks/migrations"
 	"github.com/assetsup/webhooks/models"
 	"github.com/assetsup/webhooks/netguard"
+	"github.com/assetsup/webhooks/payloadcodec"
 	"github.com/assetsup/webhooks/secrets"
 	"github.com/assetsup/webhooks/temporalclient"
 )
@@ -47,6 +49,8 @@ commands:
   token --user ID [--ttl 1h]      print a JWT for local use, signed with JWT_SECRET
   dispatch --user ID --event E [--id ID] [--data JSON]
                                   hand one event to delivery, as the backend does
+  codec-server                    decrypt payloads for the Temporal Web UI and CLI on
+                                  CODEC_SERVER_ADDR (Temporal's codec server protocol)
   version                         print the version
 
 Configuration comes from the environment; see the README.`
@@ -76,6 +80,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return runToken(args[1:], stdout)
 	case "dispatch":
 		return runDispatch(ctx, args[1:], stdout)
+	case "codec-server":
+		return runCodecServer(ctx)
 	case "version":
 		_, err := fmt.Fprintln(stdout, version)
 		return err
@@ -187,6 +193,13 @@ func runAPI(ctx context.Context) error {
 			RateLimit:          cfg.APIRateLimit,
 			RateBurst:          cfg.APIRateBurst,
 			ListCacheBytes:     cfg.APIListCacheBytes,
+
+			PortalSessionTTL:     cfg.PortalSessionTTL,
+			PortalLinkTTL:        cfg.PortalLinkTTL,
+			PortalFrameAncestors: cfg.PortalFrameAncestors,
+			PortalPublicURL:      cfg.PortalPublicURL,
+			PortalTemporalUIURL:  cfg.PortalTemporalUIURL,
+			TemporalNamespace:    cfg.TemporalNamespace,
 		},
 	})
 	srv := &http.Server{
@@ -247,6 +260,10 @@ func runWorker(ctx context.Context) error {
 
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	// Probes for an orchestrator, beside the metrics: the worker holds no listener of
+	// its own to probe.
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { writeProbe(w, http.StatusOK, "ok") })
+	mux.HandleFunc("/readyz", workerReady(db, tc, cfg.TemporalTimeout))
 	metricsSrv := &http.Server{Addr: cfg.MetricsAddr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 
 	logger.Info("worker starting", "task_queue", cfg.TemporalTaskQueue, "metrics_addr", cfg.MetricsAddr, "version", version)
@@ -259,6 +276,32 @@ func runWorker(ctx context.Context) error {
 		return w.Run(stop)
 	})
 	return g.Wait()
+}
+
+// workerReady answers 200 while the worker can do its work (database and Temporal
+// reachable), 503 otherwise. A failing readiness probe takes a replica out of a
+// rollout's count without restarting it: an outage of ours is waited out, not
+// restarted into a crash loop.
+func workerReady(db *bun.DB, tc client.Client, timeout time.Duration) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), timeout)
+		defer cancel()
+		if err := db.PingContext(ctx); err != nil {
+			writeProbe(w, http.StatusServiceUnavailable, "database unreachable")
+			return
+		}
+		if _, err := tc.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
+			writeProbe(w, http.StatusServiceUnavailable, "temporal unreachable")
+			return
+		}
+		writeProbe(w, http.StatusOK, "ok")
+	}
+}
+
+func writeProbe(w http.ResponseWriter, code int, status string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(map[string]string{"status": status})
 }
 
 func runDispatch(ctx context.Context, args []string, stdout io.Writer) error {
@@ -290,4 +333,31 @@ func runDispatch(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	_, err = fmt.Fprintln(stdout, eventID)
 	return err
+}
+
+// runCodecServer serves /encode and /decode for operators: the Web UI (its codec
+// endpoint setting) and the temporal CLI (--codec-endpoint) show decrypted payloads to
+// whoever holds CODEC_SERVER_TOKEN.
+func runCodecServer(ctx context.Context) error {
+	cfg, err := config.Load(config.RoleCodec)
+	if err != nil {
+		return err
+	}
+	logger := newLogger(cfg)
+	codec, _ := cfg.PayloadCodec()            // validated by config.Load
+	origins, _ := cfg.CodecServerOriginList() // validated by config.Load
+	srv := &http.Server{
+		Addr: cfg.CodecServerAddr,
+		Handler: payloadcodec.NewHandler(codec, payloadcodec.HandlerOptions{
+			Token: cfg.CodecServerToken, AllowedOrigins: origins, MaxBodyBytes: cfg.CodecServerMaxBodyBytes, Logger: logger,
+		}),
+		ReadHeaderTimeout: cfg.HTTPReadTimeout,
+		ReadTimeout:       cfg.HTTPReadTimeout,
+		WriteTimeout:      cfg.HTTPWriteTimeout,
+		IdleTimeout:       cfg.HTTPIdleTimeout,
+		MaxHeaderBytes:    32 << 10,
+	}
+	logger.Info("codec server listening", "addr", cfg.CodecServerAddr, "allowed_origins", origins,
+		"key_id", codec.CurrentKeyID(), "version", version)
+	return serve(ctx, srv, cfg.ShutdownTimeout)
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/assetsup/webhooks/deliveryworker"
 	"github.com/assetsup/webhooks/internal/testinfra"
 	"github.com/assetsup/webhooks/secrets"
+	"github.com/assetsup/webhooks/temporalclient"
 )
 
 // WorkerConfig is the service's configuration for test workers: three attempts 1 s then
@@ -43,6 +44,12 @@ func WorkerConfig() config.Config {
 		FirstAttemptLocal:       true,
 		DeliveryRetention:       30 * 24 * time.Hour,
 		PruneInterval:           time.Hour,
+		MaxHeaders:              10,
+		MaxHeaderBytes:          4096,
+		FilterMaxBytes:          2048,
+		FilterCostLimit:         10000,
+		DefaultRateBurst:        1,
+		RateLimitHold:           time.Second,
 
 		WorkerActivitySlots:      100,
 		WorkerWorkflowTaskSlots:  100,
@@ -64,6 +71,8 @@ type WorkerSettings struct {
 
 // StartWorker runs the service's worker (deliveryworker.Build) in this process against
 // the package's dev server, on its own task queue (returned), stopped when the test ends.
+// Payload keys in the settings' Config (PayloadKey, PayloadOldKeys) make it encrypt, as
+// TEMPORAL_PAYLOAD_KEY makes the deployed worker.
 func StartWorker(t testing.TB, s WorkerSettings) string {
 	t.Helper()
 	return StartWorkerOn(t, testinfra.Temporal(t), s)
@@ -92,7 +101,14 @@ func StartWorkerOn(t testing.TB, c client.Client, s WorkerSettings) string {
 	}
 	// Activities log through the worker's client: one that shares c's connection and
 	// writes into logger, as the deployed worker's writes into the service's log.
-	wc, err := client.NewClientFromExisting(c, client.Options{Namespace: cfg.TemporalNamespace, Logger: tlog.NewStructuredLogger(logger)})
+	opts := client.Options{Namespace: cfg.TemporalNamespace, Logger: tlog.NewStructuredLogger(logger)}
+	// Payload keys in cfg (TEMPORAL_PAYLOAD_KEY) encrypt as they do in the deployed worker.
+	codec, err := cfg.PayloadCodec()
+	require.NoError(t, err)
+	if codec != nil {
+		temporalclient.UseCodec(&opts, codec)
+	}
+	wc, err := client.NewClientFromExisting(c, opts)
 	require.NoError(t, err)
 	t.Cleanup(wc.Close)
 	w, err := deliveryworker.Build(wc, cfg, deliveryworker.Deps{DB: db, Box: s.Box, Version: "test"})

@@ -45,7 +45,7 @@ var (
 	db      *Database
 	dbErr   error
 	tmpOnce sync.Once
-	dev     *testsuite.DevServer
+	dev     temporalServer
 	devErr  error
 )
 
@@ -53,6 +53,9 @@ var (
 // they used, if they used any. Call it from TestMain.
 func Main(m *testing.M) int {
 	code := m.Run()
+	for i := len(atExit) - 1; i >= 0; i-- {
+		atExit[i]()
+	}
 	if dev != nil {
 		_ = dev.Stop()
 	}
@@ -65,6 +68,13 @@ func Main(m *testing.M) int {
 	}
 	return code
 }
+
+// atExit are the package's own shared resources to release after its tests.
+var atExit []func()
+
+// AtExit runs f after the package's tests, before Main releases its database and
+// Temporal: for what a package starts once and shares between its tests.
+func AtExit(f func()) { atExit = append(atExit, f) }
 
 // NeedsFullSuite skips t under -short, saying what it needs; tests that need something
 // this package does not start (npm) call it themselves.
@@ -209,6 +219,19 @@ func temporalCLI() (string, error) {
 	return binPath("temporal", "temporal")
 }
 
+// TemporalServer returns the locally built real Temporal server (bin/temporal-server,
+// with bin/temporal-sql-tool and bin/temporal-ui beside it), failing the test loudly
+// when it is missing.
+func TemporalServer(t testing.TB) string {
+	t.Helper()
+	NeedsFullSuite(t, "the Temporal server")
+	p, err := binPath("temporal-server", "temporal-server")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 // Binary returns the path of a binary `make build` wrote into bin/, failing the test
 // loudly when it is missing.
 func Binary(t testing.TB, name string) string {
@@ -248,23 +271,24 @@ func StartDevServer(ctx context.Context, opts testsuite.DevServerOptions) (*test
 	return testsuite.StartDevServer(ctx, opts)
 }
 
-// Temporal returns a client of the package's dev server, started on first use from
-// the locally built CLI, in memory, with the delivery search attributes registered.
+// Temporal returns a client of the package's Temporal, started on first use with the
+// delivery search attributes registered: the dev server from the locally built CLI, in
+// memory, or in the server target (Target) the real server on PostgreSQL.
 func Temporal(t testing.TB) client.Client {
 	t.Helper()
-	NeedsFullSuite(t, "the Temporal dev server")
+	NeedsFullSuite(t, "Temporal")
 	tmpOnce.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
-		dev, devErr = StartDevServer(ctx, testsuite.DevServerOptions{LogLevel: "error"})
+		dev, devErr = startPackageTemporal(ctx)
 	})
 	if devErr != nil {
-		t.Fatalf("the Temporal dev server is required: %v", devErr)
+		t.Fatalf("Temporal (target %s) is required: %v", Target(), devErr)
 	}
 	return dev.Client()
 }
 
-// TemporalAddress is the package's dev server frontend address.
+// TemporalAddress is the package's Temporal frontend address.
 func TemporalAddress(t testing.TB) string {
 	t.Helper()
 	Temporal(t)

@@ -48,6 +48,7 @@ export interface DeliveryResult {
   outcome: 'succeeded' | 'failed' | 'skipped';
   attempts: number;
   statusCode?: number;
+  /** Why it failed or was skipped; an event the webhook's filter turned down reads "filtered: <reason>". */
   error?: string;
   durationMs: number;
 }

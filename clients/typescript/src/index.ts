@@ -11,3 +11,5 @@ export {
 export type { DeliveryResult, DispatchEventArgs, DispatchEventInput, DispatchEventResult, DispatchOptions } from './dispatch';
 export { verifyAssetsUpSignature, verifyStandardWebhook } from './verify';
 export type { HeaderValue, StandardWebhookHeaders } from './verify';
+export { ENCODING_ENCRYPTED, EncryptionCodec, METADATA_KEY_ID, PayloadDecryptError, parsePayloadKey, parsePayloadKeys } from './codec';
+export type { PayloadKey } from './codec';
