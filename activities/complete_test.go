@@ -159,7 +159,7 @@ func TestCompleteCountsConcurrentFailuresExactly(t *testing.T) {
 	}
 	assert.Equal(t, n, webhook(t, db, h).FailureCount)
 
-	ds, err := models.ListDeliveries(context.Background(), db, h.ID, delivery.OutcomeFailed, 100, nil)
+	ds, err := models.ListDeliveries(context.Background(), db, h.ID, delivery.OutcomeFailed, "", 100, nil)
 	require.NoError(t, err)
 	assert.Len(t, ds, n)
 }

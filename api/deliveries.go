@@ -63,6 +63,20 @@ type Delivery struct {
 	RunID           string           `json:"runId"`
 	CreatedAt       time.Time        `json:"createdAt"`
 	CompletedAt     *time.Time       `json:"completedAt"`
+	// AttemptLog is every attempt the receiver answered, first to last; only the view of
+	// one delivery carries it.
+	AttemptLog []DeliveryAttempt `json:"attemptLog,omitempty"`
+}
+
+// DeliveryAttempt is one attempt of a delivery as the receiver answered it.
+type DeliveryAttempt struct {
+	Attempt         int       `json:"attempt"`
+	Succeeded       bool      `json:"succeeded"`
+	StatusCode      *int      `json:"statusCode"`
+	Error           *string   `json:"error"`
+	ResponseExcerpt *string   `json:"responseExcerpt"`
+	DurationMS      int       `json:"durationMs"`
+	RecordedAt      time.Time `json:"recordedAt"`
 }
 
 // DeliveryPage is one page of the delivery log.
@@ -157,6 +171,11 @@ func (h *DeliveryHandler) list(c *gin.Context) {
 		_ = c.Error(badRequest("invalid_status", "status must be pending, succeeded, failed, skipped or filtered"))
 		return
 	}
+	event := c.Query("event")
+	if len(event) > 100 {
+		_ = c.Error(badRequest("invalid_event", "event must be an event name of at most 100 characters"))
+		return
+	}
 	limit := 20
 	if v := c.Query("limit"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -175,7 +194,7 @@ func (h *DeliveryHandler) list(c *gin.Context) {
 		}
 		after = cur
 	}
-	ds, err := models.ListDeliveries(c.Request.Context(), h.db, w.ID, status, limit, after)
+	ds, err := models.ListDeliveries(c.Request.Context(), h.db, w.ID, status, event, limit, after)
 	if err != nil {
 		_ = c.Error(err)
 		return
@@ -207,13 +226,27 @@ func (h *DeliveryHandler) loadDelivery(c *gin.Context) (*models.Webhook, *models
 	return w, d, err
 }
 
+// get answers one delivery with every attempt the receiver answered (attemptLog).
 func (h *DeliveryHandler) get(c *gin.Context) {
 	_, d, err := h.loadDelivery(c)
 	if err != nil {
 		_ = c.Error(err)
 		return
 	}
-	c.JSON(http.StatusOK, toDelivery(d))
+	as, err := models.ListAttempts(c.Request.Context(), h.db, d.ID)
+	if err != nil {
+		_ = c.Error(err)
+		return
+	}
+	out := toDelivery(d)
+	out.AttemptLog = make([]DeliveryAttempt, len(as))
+	for i, a := range as {
+		out.AttemptLog[i] = DeliveryAttempt{
+			Attempt: a.Attempt, Succeeded: a.Succeeded, StatusCode: a.StatusCode, Error: a.Error,
+			ResponseExcerpt: a.ResponseExcerpt, DurationMS: a.DurationMS, RecordedAt: a.RecordedAt,
+		}
+	}
+	c.JSON(http.StatusOK, out)
 }
 
 // redeliver sends the original body again as a new delivery linked to the original,

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,6 +14,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/assetsup/webhooks/api"
+	"github.com/assetsup/webhooks/delivery"
+	"github.com/assetsup/webhooks/models"
 )
 
 // cursorOf spells a cursor as the API encodes one, from any time text and id, so a
@@ -51,6 +54,10 @@ func TestListDeliveriesQuery(t *testing.T) {
 		{name: "filtered only", giveQuery: "status=filtered", wantStatus: http.StatusOK, wantIDs: ids[4:]},
 		{name: "failed only", giveQuery: "status=failed", wantStatus: http.StatusOK, wantIDs: ids[2:3]},
 		{name: "unknown status", giveQuery: "status=cancelled", wantStatus: http.StatusBadRequest, wantCode: "invalid_status"},
+		{name: "one event", giveQuery: "event=LOW_STOCK", wantStatus: http.StatusOK, wantIDs: ids},
+		{name: "one event and status", giveQuery: "event=LOW_STOCK&status=failed", wantStatus: http.StatusOK, wantIDs: ids[2:3]},
+		{name: "another event", giveQuery: "event=ASSET_TRANSFERRED", wantStatus: http.StatusOK, wantIDs: []string{}},
+		{name: "event too long", giveQuery: "event=" + strings.Repeat("E", 101), wantStatus: http.StatusBadRequest, wantCode: "invalid_event"},
 		{name: "cursor after the newest", giveQuery: "cursor=" + cursorOf(after, uuid.NewString()), wantStatus: http.StatusOK, wantIDs: ids},
 		{name: "cursor at the second", giveQuery: "cursor=" + cursorOf(newest.Add(-time.Minute).Format(time.RFC3339Nano), ids[1]), wantStatus: http.StatusOK, wantIDs: ids[2:]},
 		{name: "cursor with a urn id", giveQuery: "cursor=" + cursorOf(after, "urn:uuid:"+uuid.NewString()), wantStatus: http.StatusOK, wantIDs: ids},
@@ -113,3 +120,59 @@ func TestListDeliveriesPages(t *testing.T) {
 	}
 	assert.Equal(t, want, got)
 }
+
+func TestGetDeliveryShowsEveryAttempt(t *testing.T) {
+	s := newServer(t)
+	user := newUser()
+	w := s.create(t, user, validHook("attempt log"))
+	d := models.Delivery{ID: uuid.NewString(), WebhookID: w.ID, EventID: "evt_log", Event: "LOW_STOCK",
+		Kind: delivery.KindEvent, WorkflowID: "delivery:evt_log:" + w.ID, RunID: uuid.NewString()}
+	ctx := context.Background()
+	for _, a := range []models.Attempt{
+		{Delivery: d, Number: 1, StatusCode: 503, Error: "receiver answered HTTP 503", ResponseExcerpt: "busy", Duration: 30 * time.Millisecond},
+		{Delivery: d, Number: 2, Error: "timeout", Duration: 2 * time.Second},
+		{Delivery: d, Number: 3, Succeeded: true, StatusCode: 204, Duration: 5 * time.Millisecond},
+	} {
+		require.NoError(t, models.RecordAttempt(ctx, s.db, a))
+	}
+
+	rec := s.do(t, http.MethodGet, "/webhooks/"+w.ID+"/deliveries/"+d.ID, user, "")
+	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+	var got api.Delivery
+	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &got))
+	require.Len(t, got.AttemptLog, 3)
+	tests := []struct {
+		status    *int
+		succeeded bool
+		err       string
+		duration  int
+	}{
+		{status: ptr(503), err: "receiver answered HTTP 503", duration: 30},
+		{status: nil, err: "timeout", duration: 2000},
+		{status: ptr(204), succeeded: true, duration: 5},
+	}
+	for i, tt := range tests {
+		a := got.AttemptLog[i]
+		assert.Equal(t, i+1, a.Attempt)
+		assert.Equal(t, tt.status, a.StatusCode, "attempt %d", i+1)
+		assert.Equal(t, tt.succeeded, a.Succeeded, "attempt %d", i+1)
+		assert.Equal(t, tt.duration, a.DurationMS, "attempt %d", i+1)
+		if tt.err == "" {
+			assert.Nil(t, a.Error)
+		} else if assert.NotNil(t, a.Error) {
+			assert.Equal(t, tt.err, *a.Error)
+		}
+	}
+
+	// Another user's delivery stays unknown, log and all.
+	rec = s.do(t, http.MethodGet, "/webhooks/"+w.ID+"/deliveries/"+d.ID, newUser(), "")
+	assert.Equal(t, http.StatusNotFound, rec.Code)
+	assert.NotContains(t, rec.Body.String(), "receiver answered")
+
+	// The list leaves the log out.
+	rec = s.do(t, http.MethodGet, "/webhooks/"+w.ID+"/deliveries", user, "")
+	require.Equal(t, http.StatusOK, rec.Code)
+	assert.NotContains(t, rec.Body.String(), "attemptLog")
+}
+
+func ptr(n int) *int { return &n }

@@ -141,7 +141,7 @@ func FuzzDeliveryCursor(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, cursor string) {
 		if cur, err := decodeCursor(cursor); err == nil {
-			if _, err := models.ListDeliveries(ctx, db, hook.ID, "", 1, cur); err != nil {
+			if _, err := models.ListDeliveries(ctx, db, hook.ID, "", "", 1, cur); err != nil {
 				t.Fatalf("cursor %q decodes to %v %q, which PostgreSQL refuses: %v", cursor, cur.CreatedAt, cur.ID, err)
 			}
 		}

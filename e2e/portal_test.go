@@ -491,7 +491,7 @@ func TestPortal(t *testing.T) {
 	a.check("the deliveries")
 	a.shot("deliveries")
 
-	// Filters: the status on the server, the event in the page.
+	// Filters: status and event, both applied by the API.
 	a.do(chromedp.SetValue(chromedp.CSS("#filter-status"), "failed"))
 	a.click(button("Show"))
 	a.waitText("No deliveries match.")
@@ -509,8 +509,16 @@ func TestPortal(t *testing.T) {
 	a.waitText("Attempts: 3")
 	shown := a.mainText()
 	assert.Contains(t, shown, "succeeded")
-	assert.Contains(t, shown, "The answer to the last of 3 attempts")
-	assert.Contains(t, shown, "3 of 3")
+	assert.Contains(t, shown, "Every attempt, first to last")
+	attempts := run(a, chromedp.Evaluate[[]string](`[...document.querySelectorAll('section[aria-labelledby="attempts-h"] tbody tr')].map((r) => r.innerText)`))
+	if assert.Len(t, attempts, 3, "one row per attempt") {
+		for i, row := range attempts {
+			assert.True(t, strings.HasPrefix(row, fmt.Sprintf("%d of 3", i+1)), "row %d: %q", i+1, row)
+		}
+		assert.Contains(t, attempts[0], "500", "the first two attempts were answered 500")
+		assert.Contains(t, attempts[1], "500")
+		assert.NotContains(t, attempts[2], "500", "the third succeeded")
+	}
 	assert.Contains(t, shown, "  \"assetId\": \"a-42\",", "the body, pretty-printed")
 	for _, h := range []string{"X-AssetsUp-Signature", "X-AssetsUp-Timestamp", "X-AssetsUp-Delivery", "webhook-id", "webhook-signature", "X-Api-Key"} {
 		assert.Contains(t, shown, h)

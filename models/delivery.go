@@ -227,7 +227,38 @@ func RecordAttempt(ctx context.Context, db bun.IDB, a Attempt) error {
 	if err != nil {
 		return fmt.Errorf("record attempt: %w", err)
 	}
+	// The attempt's own row: written again unchanged when a retried record step repeats it.
+	_, err = db.NewInsert().Model(&DeliveryAttempt{
+		DeliveryID: a.Delivery.ID, Attempt: a.Number, Succeeded: a.Succeeded,
+		StatusCode: d.LastStatusCode, Error: d.LastError, ResponseExcerpt: d.ResponseExcerpt, DurationMS: ms,
+	}).ExcludeColumn("recorded_at").On("CONFLICT (delivery_id, attempt) DO NOTHING").Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("record attempt log: %w", err)
+	}
 	return nil
+}
+
+// DeliveryAttempt is one attempt of a delivery as the receiver answered it.
+type DeliveryAttempt struct {
+	bun.BaseModel `bun:"table:webhook_delivery_attempts,alias:a"`
+
+	DeliveryID      string    `bun:"delivery_id,pk,type:uuid"`
+	Attempt         int       `bun:"attempt,pk"`
+	Succeeded       bool      `bun:"succeeded"`
+	StatusCode      *int      `bun:"status_code"`
+	Error           *string   `bun:"error"`
+	ResponseExcerpt *string   `bun:"response_excerpt"`
+	DurationMS      int       `bun:"duration_ms"`
+	RecordedAt      time.Time `bun:"recorded_at"`
+}
+
+// ListAttempts returns a delivery's recorded attempts, first to last.
+func ListAttempts(ctx context.Context, db bun.IDB, deliveryID string) ([]DeliveryAttempt, error) {
+	as := []DeliveryAttempt{}
+	if err := db.NewSelect().Model(&as).Where("delivery_id = ?", deliveryID).Order("attempt").Scan(ctx); err != nil {
+		return nil, fmt.Errorf("list attempts: %w", err)
+	}
+	return as, nil
 }
 
 // Completion is the final outcome of a delivery.
@@ -400,8 +431,9 @@ type DeliveryCursor struct {
 }
 
 // ListDeliveries returns up to limit of a webhook's deliveries, newest first, after
-// cursor (nil for the first page), optionally (status not "") only those with status.
-func ListDeliveries(ctx context.Context, db bun.IDB, webhookID string, status delivery.Outcome, limit int, after *DeliveryCursor) ([]Delivery, error) {
+// cursor (nil for the first page), optionally only those with status and of event ("":
+// any).
+func ListDeliveries(ctx context.Context, db bun.IDB, webhookID string, status delivery.Outcome, event string, limit int, after *DeliveryCursor) ([]Delivery, error) {
 	ds := []Delivery{}
 	q := db.NewSelect().Model(&ds).
 		ExcludeColumn("request_body").
@@ -410,6 +442,9 @@ func ListDeliveries(ctx context.Context, db bun.IDB, webhookID string, status de
 		Limit(limit)
 	if status != "" {
 		q.Where("status = ?", status)
+	}
+	if event != "" {
+		q.Where("event = ?", event)
 	}
 	if after != nil {
 		q.Where("(created_at, id) < (?, ?)", after.CreatedAt, after.ID)

@@ -94,6 +94,72 @@ func TestRecordAttempt(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, delivery.OutcomeSucceeded, got.Status)
 	assert.Equal(t, 2, got.Attempts)
+
+	// Each attempt keeps its own answer, first to last; a repeated report of attempt 1
+	// (a retried record step) leaves the first one as it was.
+	log, err := models.ListAttempts(ctx, db, d.ID)
+	require.NoError(t, err)
+	require.Len(t, log, 2)
+	tests := []struct {
+		got                       models.DeliveryAttempt
+		attempt, status, duration int
+		succeeded                 bool
+		error, excerpt            string
+	}{
+		{got: log[0], attempt: 1, status: 500, duration: 42, error: "receiver answered HTTP 500", excerpt: "oops"},
+		{got: log[1], attempt: 2, status: 200, succeeded: true},
+	}
+	for _, tt := range tests {
+		assert.Equal(t, tt.attempt, tt.got.Attempt)
+		assert.Equal(t, tt.succeeded, tt.got.Succeeded, "attempt %d", tt.attempt)
+		require.NotNil(t, tt.got.StatusCode)
+		assert.Equal(t, tt.status, *tt.got.StatusCode, "attempt %d", tt.attempt)
+		assert.Equal(t, tt.duration, tt.got.DurationMS, "attempt %d", tt.attempt)
+		assert.Equal(t, tt.error, deref(tt.got.Error), "attempt %d", tt.attempt)
+		assert.Equal(t, tt.excerpt, deref(tt.got.ResponseExcerpt), "attempt %d", tt.attempt)
+		assert.False(t, tt.got.RecordedAt.IsZero())
+	}
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+func TestListDeliveriesByEvent(t *testing.T) {
+	db, ctx := testinfra.DB(t), context.Background()
+	w := deliveryHook(t, db, "user-"+uuid.NewString())
+	byEvent := map[string][]string{}
+	for i, ev := range []string{"LOW_STOCK", "ASSET_TRANSFERRED", "LOW_STOCK", "webhook.test"} {
+		d := deliveryOf(w.ID)
+		d.Event = ev
+		require.NoError(t, models.RecordAttempt(ctx, db, models.Attempt{Delivery: d, Number: 1, Succeeded: i != 2, StatusCode: 200}))
+		byEvent[ev] = append(byEvent[ev], d.ID)
+	}
+	tests := []struct {
+		event  string
+		status delivery.Outcome
+		want   int
+	}{
+		{event: "LOW_STOCK", want: 2},
+		{event: "LOW_STOCK", status: delivery.OutcomePending, want: 1},
+		{event: "ASSET_TRANSFERRED", want: 1},
+		{event: "BOOKING_CANCELLED", want: 0},
+		{event: "", want: 4},
+	}
+	for _, tt := range tests {
+		got, err := models.ListDeliveries(ctx, db, w.ID, tt.status, tt.event, 10, nil)
+		require.NoError(t, err)
+		assert.Len(t, got, tt.want, "event %q status %q", tt.event, tt.status)
+		for _, d := range got {
+			if tt.event != "" {
+				assert.Equal(t, tt.event, d.Event)
+				assert.Contains(t, byEvent[tt.event], d.ID)
+			}
+		}
+	}
 }
 
 func TestRecordAttemptLeavesCompletedDelivery(t *testing.T) {
@@ -583,7 +649,7 @@ func TestListDeliveriesPagesNewestFirst(t *testing.T) {
 		}
 		var cursor *models.DeliveryCursor
 		for {
-			page, err := models.ListDeliveries(ctx, tx, w.ID, "", 2, cursor)
+			page, err := models.ListDeliveries(ctx, tx, w.ID, "", "", 2, cursor)
 			if err != nil {
 				return err
 			}
@@ -603,7 +669,7 @@ func TestListDeliveriesPagesNewestFirst(t *testing.T) {
 	assert.Len(t, got, 5, "no delivery listed twice")
 	assert.IsDecreasing(t, got, "newest first, then by id descending")
 
-	pending, err := models.ListDeliveries(ctx, db, w.ID, delivery.OutcomePending, 10, nil)
+	pending, err := models.ListDeliveries(ctx, db, w.ID, delivery.OutcomePending, "", 10, nil)
 	require.NoError(t, err)
 	assert.Len(t, pending, 2)
 }

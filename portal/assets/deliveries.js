@@ -38,21 +38,17 @@ export async function deliveriesList(ctx, id) {
   const status = statuses.includes(ctx.query.get("status")) ? ctx.query.get("status") : "";
   const event = ctx.query.get("event") || "";
 
-  // Pages come from the API filtered by status; the event filter is applied here, reading
-  // on until a page's worth matches (or ten pages were read, then "Load more" goes on).
+  // The API filters by status and event and pages with its cursor.
   let cursor = null, done = false;
   const fetchMore = async () => {
-    const found = [];
-    for (let reads = 0; reads < 10 && !done && found.length < pageSize; reads++) {
-      const q = new URLSearchParams({ limit: String(event ? 100 : pageSize) });
-      if (status) q.set("status", status);
-      if (cursor) q.set("cursor", cursor);
-      const page = await api("GET", `webhooks/${id}/deliveries?${q}`);
-      found.push(...page.deliveries.filter((d) => !event || d.event === event));
-      cursor = page.nextCursor;
-      done = !cursor;
-    }
-    return found;
+    const q = new URLSearchParams({ limit: String(pageSize) });
+    if (status) q.set("status", status);
+    if (event) q.set("event", event);
+    if (cursor) q.set("cursor", cursor);
+    const page = await api("GET", `webhooks/${id}/deliveries?${q}`);
+    cursor = page.nextCursor;
+    done = !cursor;
+    return page.deliveries;
   };
 
   const row = (d) => h("tr", {},
@@ -230,15 +226,15 @@ export async function deliveryPage(ctx, id, deliveryId) {
       d.attempts === 0
         ? h("p", {}, "No request was sent.")
         : h("table", { class: "list" },
-          h("caption", {}, d.attempts > 1 ? `The answer to the last of ${d.attempts} attempts` : "The answer"),
+          h("caption", {}, "Every attempt, first to last, as the receiver answered it"),
           h("thead", {}, h("tr", {}, ["Attempt", "Finished", "Status code", "Duration", "Error", "Response excerpt"].map((c) => h("th", { scope: "col" }, c)))),
-          h("tbody", {}, h("tr", {},
-            h("th", { scope: "row" }, `${d.attempts} of ${d.attempts}`),
-            h("td", {}, time(d.completedAt, "—")),
-            h("td", { class: "num" }, d.lastStatusCode ? String(d.lastStatusCode) : "no answer"),
-            h("td", { class: "num" }, duration(d.durationMs)),
-            h("td", {}, d.lastError || "—"),
-            h("td", {}, d.responseExcerpt ? h("pre", { class: "excerpt" }, d.responseExcerpt) : "—"))))),
+          h("tbody", {}, (d.attemptLog || []).map((a) => h("tr", {},
+            h("th", { scope: "row" }, `${a.attempt} of ${d.attempts}`),
+            h("td", {}, time(a.recordedAt, "—")),
+            h("td", { class: "num" }, a.statusCode ? String(a.statusCode) : "no answer"),
+            h("td", { class: "num" }, duration(a.durationMs)),
+            h("td", {}, a.error || "—"),
+            h("td", {}, a.responseExcerpt ? h("pre", { class: "excerpt" }, a.responseExcerpt) : "—")))))),
     h("section", { "aria-labelledby": "request-h" },
       h("h2", { id: "request-h" }, "What was sent"),
       h("h3", {}, "Headers"),
