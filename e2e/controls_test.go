@@ -1,9 +1,7 @@
 package e2e_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -17,9 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/api/serviceerror"
-	"go.temporal.io/api/workflowservice/v1"
 	"golang.org/x/sync/errgroup"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/assetsup/webhooks/api"
 	"github.com/assetsup/webhooks/config"
@@ -165,7 +161,7 @@ func TestCustomHeadersReachTheReceiverAndNothingElse(t *testing.T) {
 		assert.NotContains(t, logs.String(), v, "the log holds a header value")
 	}
 	assertNoRowHolds(t, values)
-	assertNoHistoryHolds(t, values)
+	assertNoHistoryHolds(t, "a header value", values)
 }
 
 // loggedDelivery is what these tests read of a delivery log entry.
@@ -189,39 +185,6 @@ func assertNoRowHolds(t *testing.T, values []string) {
 			}
 		}
 	}
-}
-
-// assertNoHistoryHolds reads every event of every workflow history of the dev server
-// and fails if a value is in it, as bytes (payloads in binary protobuf are as they
-// are) or base64-encoded (as the JSON history shows payloads).
-func assertNoHistoryHolds(t *testing.T, values []string) {
-	t.Helper()
-	c := testinfra.Temporal(t)
-	ctx := context.Background()
-	checked := 0
-	var next []byte
-	for {
-		page, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{NextPageToken: next})
-		require.NoError(t, err)
-		for _, ex := range page.Executions {
-			it := c.GetWorkflowHistory(ctx, ex.Execution.WorkflowId, ex.Execution.RunId, false, 0)
-			for it.HasNext() {
-				ev, err := it.Next()
-				require.NoError(t, err)
-				raw, err := proto.Marshal(ev)
-				require.NoError(t, err)
-				for _, v := range values {
-					require.False(t, bytes.Contains(raw, []byte(v)), "history of %s holds a header value in %s", ex.Execution.WorkflowId, ev.EventType)
-					require.False(t, bytes.Contains(raw, []byte(base64.StdEncoding.EncodeToString([]byte(v)))))
-				}
-				checked++
-			}
-		}
-		if next = page.NextPageToken; len(next) == 0 {
-			break
-		}
-	}
-	assert.Greater(t, checked, 10, "histories were read")
 }
 
 // arrivalsPerWindow is the largest number of requests that arrived within any window

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"io"
@@ -15,9 +16,12 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/uptrace/bun"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/assetsup/webhooks/api"
 	"github.com/assetsup/webhooks/internal/testfixture"
@@ -138,4 +142,38 @@ func newRecorder(h http.Handler, method, path string) *httptest.ResponseRecorder
 func insertWebhook(t *testing.T, db *bun.DB, box *secrets.Box, user, url string, events ...string) string {
 	t.Helper()
 	return testfixture.CreateWebhook(t, db, box, testfixture.Webhook{UserID: user, URL: url, Events: events}).ID
+}
+
+// assertNoHistoryHolds reads every event of every workflow history of the package's
+// Temporal and fails if one of values (what names them) is in it, as bytes (binary
+// protobuf carries every payload's bytes as they are: inputs, results, memos and
+// failures alike) or base64-encoded (as the JSON history shows payloads).
+func assertNoHistoryHolds(t *testing.T, what string, values []string) {
+	t.Helper()
+	c := testinfra.Temporal(t)
+	ctx := context.Background()
+	checked := 0
+	var next []byte
+	for {
+		page, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{NextPageToken: next})
+		require.NoError(t, err)
+		for _, ex := range page.Executions {
+			it := c.GetWorkflowHistory(ctx, ex.Execution.WorkflowId, ex.Execution.RunId, false, 0)
+			for it.HasNext() {
+				ev, err := it.Next()
+				require.NoError(t, err)
+				raw, err := proto.Marshal(ev)
+				require.NoError(t, err)
+				for _, v := range values {
+					require.False(t, bytes.Contains(raw, []byte(v)), "history of %s holds %s in %s", ex.Execution.WorkflowId, what, ev.EventType)
+					require.False(t, bytes.Contains(raw, []byte(base64.StdEncoding.EncodeToString([]byte(v)))), "history of %s holds %s, base64", ex.Execution.WorkflowId, what)
+				}
+				checked++
+			}
+		}
+		if next = page.NextPageToken; len(next) == 0 {
+			break
+		}
+	}
+	assert.Greater(t, checked, 10, "histories were read")
 }

@@ -454,14 +454,8 @@ func TestWebUIServes(t *testing.T) {
 func TestWorkerReplicaKilled(t *testing.T) {
 	s := startStack(t)
 	s.logsOnFailure(t)
-	rcv := newSink(t, 400*time.Millisecond)
-	user := "user-" + uuid.NewString()
-	h := s.createHook(t, user, rcv.srv.URL+"/hook", string(events.LowStock))
-	rcv.secret = h.Secret
-
 	const n = 150
-	waitLoaded := s.loadInBackground(t, user, n, 40*time.Millisecond)
-	require.Eventually(t, func() bool { return len(rcv.inFlightIDs()) >= 6 && rcv.count() >= 30 }, time.Minute, 20*time.Millisecond, "requests in flight")
+	rcv, h, waitLoaded := s.underLoad(t, n)
 	vi, own := busiestWorker(t, s, rcv)
 	victim := s.c.Workers[vi]
 	victim.Kill()
@@ -502,6 +496,19 @@ func TestWorkerReplicaKilled(t *testing.T) {
 	}
 	assert.Zero(t, s.failureCount(t, h.ID), "a crash of ours is not the receiver's failure")
 	require.NoError(t, s.c.StartWorker(context.Background(), vi))
+}
+
+// underLoad hands over n events to a new webhook whose receiver holds each request
+// 400 ms, in the background, and returns once several requests are in flight.
+func (s *stack) underLoad(t *testing.T, n int) (*sink, hook, func()) {
+	t.Helper()
+	rcv := newSink(t, 400*time.Millisecond)
+	user := "user-" + uuid.NewString()
+	h := s.createHook(t, user, rcv.srv.URL+"/hook", string(events.LowStock))
+	rcv.secret = h.Secret
+	waitLoaded := s.loadInBackground(t, user, n, 40*time.Millisecond)
+	require.Eventually(t, func() bool { return len(rcv.inFlightIDs()) >= 6 && rcv.count() >= 30 }, time.Minute, 20*time.Millisecond, "requests in flight")
+	return rcv, h, waitLoaded
 }
 
 // busiestWorker is the worker replica with the most requests in flight at rcv (told by
@@ -569,14 +576,8 @@ func portOwners(t *testing.T, workers []*cluster.Process) map[int]int {
 func TestWorkerReplicaTerminated(t *testing.T) {
 	s := startStack(t)
 	s.logsOnFailure(t)
-	rcv := newSink(t, 400*time.Millisecond)
-	user := "user-" + uuid.NewString()
-	h := s.createHook(t, user, rcv.srv.URL+"/hook", string(events.LowStock))
-	rcv.secret = h.Secret
-
 	const n = 150
-	waitLoaded := s.loadInBackground(t, user, n, 40*time.Millisecond)
-	require.Eventually(t, func() bool { return len(rcv.inFlightIDs()) >= 6 && rcv.count() >= 30 }, time.Minute, 20*time.Millisecond, "requests in flight")
+	rcv, h, waitLoaded := s.underLoad(t, n)
 	vi, own := busiestWorker(t, s, rcv)
 	victim := s.c.Workers[vi]
 	began := time.Now()
