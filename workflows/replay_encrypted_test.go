@@ -2,7 +2,6 @@ package workflows_test
 
 import (
 	"crypto/rand"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -79,17 +78,8 @@ func TestReplayEncryptedCorpus(t *testing.T) {
 // when the corpus is missing or incomplete.
 func readEncryptedCorpus(t *testing.T) ([]replayCorpusRun, payloadcodec.Key) {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(encryptedCorpusDir, "manifest.json"))
-	require.NoError(t, err, "the encrypted replay corpus is missing: go test ./e2e/ -run TestEncryptedReplayCorpus -args -update-encrypted-histories")
-	var entries []replayEntry
-	require.NoError(t, json.Unmarshal(b, &entries))
-	shapes := map[string]bool{}
-	var runs []replayCorpusRun
-	for _, e := range entries {
-		shapes[e.Shape] = true
-		runs = append(runs, replayCorpusRun{replayEntry: e, history: readHistory(t, encryptedCorpusDir, e.File)})
-	}
-	requireComplete(t, encryptedCorpusDir, len(entries), shapes, encryptedShapes)
+	runs := readCorpus(t, encryptedCorpusDir, encryptedShapes,
+		"go test ./e2e/ -run TestEncryptedReplayCorpus -args -update-encrypted-histories")
 
 	k, err := os.ReadFile(filepath.Join(encryptedCorpusDir, "codec.key"))
 	require.NoError(t, err)
@@ -103,15 +93,7 @@ func readEncryptedCorpus(t *testing.T) ([]replayCorpusRun, payloadcodec.Key) {
 func encryptedReplayerFor(t *testing.T, cfg workflows.Config, codec converter.PayloadCodec) worker.WorkflowReplayer {
 	t.Helper()
 	dc := temporalclient.DataConverter(codec)
-	r, err := worker.NewWorkflowReplayerWithOptions(worker.WorkflowReplayerOptions{
-		DataConverter: dc, FailureConverter: temporalclient.FailureConverter(dc),
-	})
-	require.NoError(t, err)
-	wf := workflows.New(cfg)
-	r.RegisterWorkflowWithOptions(wf.DispatchEvent, workflow.RegisterOptions{Name: workflows.DispatchEventName})
-	r.RegisterWorkflowWithOptions(wf.DeliverWebhook, workflow.RegisterOptions{Name: workflows.DeliverWebhookName})
-	r.RegisterWorkflowWithOptions(wf.PruneDeliveries, workflow.RegisterOptions{Name: workflows.PruneDeliveriesName})
-	return r
+	return newReplayer(t, cfg, worker.WorkflowReplayerOptions{DataConverter: dc, FailureConverter: temporalclient.FailureConverter(dc)})
 }
 
 func randomPayloadKey(t *testing.T, id string) payloadcodec.Key {

@@ -69,6 +69,7 @@ func replayBaseConfig() workflows.Config {
 		ChildrenPerRun:         500,
 		InlineSingleDelivery:   true,
 		FirstAttemptLocal:      true,
+		RecoverRate:            10,
 	}
 }
 
@@ -103,6 +104,8 @@ var replayMutations = []struct {
 	{name: "WEBHOOK_DISPATCH_CHILDREN_PER_RUN", field: "ChildrenPerRun", give: 1000},
 	{name: "WEBHOOK_DISPATCH_INLINE_SINGLE", field: "InlineSingleDelivery", give: false},
 	{name: "WEBHOOK_FIRST_ATTEMPT_LOCAL", field: "FirstAttemptLocal", give: false},
+	{name: "WEBHOOK_RECOVER_RATE", field: "RecoverRate", give: 0.5},
+	{name: "WEBHOOK_RECOVER_RATE", field: "RecoverRate", give: 1000.0},
 }
 
 // mutated returns base with the dotted field set to give.
@@ -198,18 +201,25 @@ type replayCorpusRun struct {
 // corpus is missing, incomplete or does not match the manifest.
 func readReplayCorpus(t *testing.T) []replayCorpusRun {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(replayCorpusDir, "manifest.json"))
-	require.NoError(t, err, "the replay corpus is missing: run make replay-corpus")
+	return readCorpus(t, replayCorpusDir, replayShapes, "run make replay-corpus")
+}
+
+// readCorpus loads the manifest of the corpus in dir and every history it lists,
+// failing when it is missing (record tells how to record it) or lacks one of shapes.
+func readCorpus(t *testing.T, dir string, shapes []string, record string) []replayCorpusRun {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
+	require.NoError(t, err, "the replay corpus in %s is missing: %s", dir, record)
 	var entries []replayEntry
 	require.NoError(t, json.Unmarshal(b, &entries))
 
-	shapes := map[string]bool{}
+	have := map[string]bool{}
 	var runs []replayCorpusRun
 	for _, e := range entries {
-		shapes[e.Shape] = true
-		runs = append(runs, replayCorpusRun{replayEntry: e, history: readHistory(t, replayCorpusDir, e.File)})
+		have[e.Shape] = true
+		runs = append(runs, replayCorpusRun{replayEntry: e, history: readHistory(t, dir, e.File)})
 	}
-	requireComplete(t, replayCorpusDir, len(entries), shapes, replayShapes)
+	requireComplete(t, dir, len(entries), have, shapes)
 	return runs
 }
 
@@ -240,7 +250,13 @@ func requireComplete(t *testing.T, dir string, entries int, have map[string]bool
 // replayerFor registers the workflows under their contract names, as deliveryworker.Register does.
 func replayerFor(t *testing.T, cfg workflows.Config, interceptors ...interceptor.WorkerInterceptor) worker.WorkflowReplayer {
 	t.Helper()
-	r, err := worker.NewWorkflowReplayerWithOptions(worker.WorkflowReplayerOptions{Interceptors: interceptors})
+	return newReplayer(t, cfg, worker.WorkflowReplayerOptions{Interceptors: interceptors})
+}
+
+// newReplayer is a replayer with opts of the service's workflows under cfg.
+func newReplayer(t *testing.T, cfg workflows.Config, opts worker.WorkflowReplayerOptions) worker.WorkflowReplayer {
+	t.Helper()
+	r, err := worker.NewWorkflowReplayerWithOptions(opts)
 	require.NoError(t, err)
 	wf := workflows.New(cfg)
 	r.RegisterWorkflowWithOptions(wf.DispatchEvent, workflow.RegisterOptions{Name: workflows.DispatchEventName})
