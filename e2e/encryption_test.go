@@ -647,21 +647,6 @@ func TestEncryptedReplayCorpus(t *testing.T) {
 // writeEncryptedCorpus replaces the encrypted corpus with runs and the key that opens them.
 func writeEncryptedCorpus(t *testing.T, runs []corpusRun, key payloadcodec.Key) {
 	t.Helper()
-	require.NoError(t, os.MkdirAll(encryptedCorpusDir, 0o755))
-	old, err := filepath.Glob(filepath.Join(encryptedCorpusDir, "*.json"))
-	require.NoError(t, err)
-	for _, f := range old {
-		require.NoError(t, os.Remove(f))
-	}
-	sort.Slice(runs, func(i, j int) bool { return runs[i].File < runs[j].File })
-	for _, run := range runs {
-		b, err := temporalproto.CustomJSONMarshalOptions{Indent: " "}.Marshal(run.history)
-		require.NoError(t, err)
-		require.NoError(t, os.WriteFile(filepath.Join(encryptedCorpusDir, run.File), append(b, '\n'), 0o644))
-	}
-	manifest, err := json.MarshalIndent(runs, "", "  ")
-	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(filepath.Join(encryptedCorpusDir, "manifest.json"), append(manifest, '\n'), 0o644))
+	writeCorpusTo(t, encryptedCorpusDir, runs)
 	require.NoError(t, os.WriteFile(filepath.Join(encryptedCorpusDir, "codec.key"), []byte(keyEntry(key)+"\n"), 0o644))
-	t.Logf("wrote %d encrypted histories to %s", len(runs), encryptedCorpusDir)
 }

@@ -150,8 +150,14 @@ func newReplayer(cfg workflows.Config) worker.WorkflowReplayer {
 // as `temporal workflow show --output json` writes it and client.HistoryFromJSON reads it.
 func writeCorpus(t *testing.T, runs []corpusRun) {
 	t.Helper()
-	require.NoError(t, os.MkdirAll(corpusDir, 0o755))
-	old, err := filepath.Glob(filepath.Join(corpusDir, "*.json"))
+	writeCorpusTo(t, corpusDir, runs)
+}
+
+// writeCorpusTo replaces the corpus in dir with runs and their manifest.
+func writeCorpusTo(t *testing.T, dir string, runs []corpusRun) {
+	t.Helper()
+	require.NoError(t, os.MkdirAll(dir, 0o755))
+	old, err := filepath.Glob(filepath.Join(dir, "*.json"))
 	require.NoError(t, err)
 	for _, f := range old {
 		require.NoError(t, os.Remove(f))
@@ -160,12 +166,12 @@ func writeCorpus(t *testing.T, runs []corpusRun) {
 	for _, run := range runs {
 		b, err := temporalproto.CustomJSONMarshalOptions{Indent: " "}.Marshal(run.history)
 		require.NoError(t, err)
-		require.NoError(t, os.WriteFile(filepath.Join(corpusDir, run.File), append(b, '\n'), 0o644))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, run.File), append(b, '\n'), 0o644))
 	}
 	manifest, err := json.MarshalIndent(runs, "", "  ")
 	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(filepath.Join(corpusDir, "manifest.json"), append(manifest, '\n'), 0o644))
-	t.Logf("wrote %d histories to %s", len(runs), corpusDir)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "manifest.json"), append(manifest, '\n'), 0o644))
+	t.Logf("wrote %d histories to %s", len(runs), dir)
 }
 
 // corpusEventData is what the corpus's events carry: more than the 2 bytes the
