@@ -13,9 +13,11 @@ import (
 
 // Recording is `perf record` sampling one process, for -perf.
 type Recording struct {
-	cmd  *exec.Cmd
-	data string
-	out  string
+	cmd     *exec.Cmd
+	data    string
+	out     string
+	stopped bool
+	report  string // the flat profile written by the first Stop
 }
 
 // Start samples pid's on-CPU stacks (cpu-clock: works without hardware counters)
@@ -42,6 +44,10 @@ func (p *Recording) Stop() string {
 	if p == nil {
 		return ""
 	}
+	if p.stopped {
+		return p.report
+	}
+	p.stopped = true
 	_ = p.cmd.Process.Signal(syscall.SIGINT)
 	done := make(chan struct{})
 	go func() { _ = p.cmd.Wait(); close(done) }()
@@ -59,5 +65,6 @@ func (p *Recording) Stop() string {
 	if os.WriteFile(p.out, out, 0o644) != nil {
 		return ""
 	}
+	p.report = p.out
 	return p.out
 }

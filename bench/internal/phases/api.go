@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/assetsup/webhooks/api"
+	"github.com/assetsup/webhooks/bench/internal/meter"
 	"github.com/assetsup/webhooks/bench/internal/perf"
-	"github.com/assetsup/webhooks/bench/internal/procfs"
 	"github.com/assetsup/webhooks/bench/internal/stats"
 )
 
@@ -27,7 +27,8 @@ type APIResult struct {
 	Errors            int64         `json:"errors"`
 	Latency           stats.Summary `json:"latency"`
 	ServerMeanMs      float64       `json:"serverMeanMs"`
-	CPU               procfs.CPUUse `json:"cpu"`
+	Usage             meter.Usage   `json:"usage"`
+	Replicas          int           `json:"replicas"`
 	APIPeakRSS        int64         `json:"apiPeakRssBytes"`
 	firstError        string
 }
@@ -74,10 +75,12 @@ func (b *Bench) apiPhase(ctx context.Context, users map[string][]string) (APIRes
 	res.Requests = max(1, int(cfg.APIRate*cfg.APIDuration.Seconds()))
 	interval := time.Duration(float64(time.Second) / cfg.APIRate)
 	lat := make([]time.Duration, res.Requests)
-	procfs.ResetPeakRSS(b.env.API.PID())
-	before := scrape(b.env.APIURL + "/metrics")
-	perf := perf.Start(b.cfg.PerfDir, "api-6", b.env.API.PID())
-	cpu0 := b.env.SampleCPU()
+	apis := b.env.APIPIDs()
+	res.Replicas = len(apis)
+	resetPeakRSS(apis)
+	before := b.scrapeAPIs()
+	perf := perf.Start(b.cfg.PerfDir, b.spec.Label+"-api-6", apis[0])
+	m := b.measure(ctx)
 	start := time.Now().Add(10 * time.Millisecond)
 	for i := 0; i < res.Requests && ctx.Err() == nil; {
 		now := time.Now()
@@ -100,12 +103,12 @@ func (b *Bench) apiPhase(ctx context.Context, users map[string][]string) (APIRes
 	}
 	wg.Wait()
 	elapsed := time.Since(start).Seconds()
-	res.CPU = procfs.CPUBetween(cpu0, b.env.SampleCPU())
+	res.Usage = m.done(ctx, res.Requests)
 	if out := perf.Stop(); out != "" {
 		b.logf("  profile: %s", out)
 	}
-	res.APIPeakRSS = procfs.PeakRSS(b.env.API.PID())
-	if d, ok := stats.HistogramDelta(before, scrape(b.env.APIURL+"/metrics"), "webhooks_api_request_duration_seconds"); ok {
+	res.APIPeakRSS = peakRSS(apis)
+	if d, ok := stats.HistogramDelta(before, b.scrapeAPIs(), "webhooks_api_request_duration_seconds"); ok {
 		res.ServerMeanMs = d.MeanMs
 	}
 	res.AchievedPerSecond = stats.Round(float64(res.Requests)/elapsed, 1)
@@ -116,6 +119,17 @@ func (b *Bench) apiPhase(ctx context.Context, users map[string][]string) (APIRes
 		return res, fmt.Errorf("api: %d of %d requests failed; first: %s", res.Errors, res.Requests, res.firstError)
 	}
 	return res, nil
+}
+
+// scrapeAPIs adds up every API replica's /metrics. The replicas sit behind a
+// round-robin balancer and nothing else calls them between phases, so as many scrapes
+// in a row as there are replicas reach each replica once.
+func (b *Bench) scrapeAPIs() map[string]float64 {
+	urls := make([]string, b.env.APIs())
+	for i := range urls {
+		urls[i] = b.env.APIURL + "/metrics"
+	}
+	return scrapeAll(urls)
 }
 
 func getWebhooks(ctx context.Context, hc *http.Client, base, token string, check bool, want int) error {

@@ -1,6 +1,9 @@
-// Package phases is the benchmark itself: the seven measurements (ceiling, floor and
-// shapes, throughput, latency, fan-out, API, memory), run in order against one
-// env.Env, every delivery checked through the receiver's ledger, into one Results.
+// Package phases is the benchmark itself: the measurements (ceiling, floor and shapes,
+// throughput, latency, fan-out, retry, API, memory), run in order against one env.Env
+// per run (the dev server, or the production stack at one worker replica count), every
+// delivery checked through the receiver's ledger, every phase metered (CPU per process,
+// Temporal persistence requests, PostgreSQL transactions and row writes), into one
+// RunResult per run.
 package phases
 
 import (
@@ -25,9 +28,10 @@ import (
 // benchEvent is the event every phase sends.
 const benchEvent = events.AssetTransferred
 
-// Bench runs the phases against one Env.
+// Bench runs the phases of one run against one Env.
 type Bench struct {
 	cfg    settings.Settings
+	spec   Spec
 	env    *env.Env
 	ledger *receiver.Ledger
 	recv   *receiver.Receiver
@@ -36,21 +40,27 @@ type Bench struct {
 	runID  string
 	// tpHooks are the single-subscriber users of the throughput and latency phases.
 	tpHooks []userHook
+	// floorIDs are the workflow ids of the floor's measured workflows.
+	floorIDs []string
 	// triggerErrors counts DispatchEvent starts that failed; any fails the run.
 	triggerErrors atomic.Int64
 	firstErr      atomic.Value
 }
 
-// New returns a Bench that runs against e, registers every webhook it creates at recv,
-// and expects every delivery in ledger, which recv records into.
-func New(cfg settings.Settings, e *env.Env, ledger *receiver.Ledger, recv *receiver.Receiver, logf func(string, ...any)) *Bench {
+// New returns a Bench for the run spec against e; it registers every webhook it creates
+// at recv, and expects every delivery in ledger, which recv records into.
+func New(cfg settings.Settings, spec Spec, e *env.Env, ledger *receiver.Ledger, recv *receiver.Receiver, logf func(string, ...any)) *Bench {
 	id := make([]byte, 3)
 	_, _ = rand.Read(id)
 	return &Bench{
-		cfg: cfg, env: e, ledger: ledger, recv: recv, logf: logf, runID: hex.EncodeToString(id),
-		svc: dispatch.NewWebhookDispatchService(e.Temporal, env.TaskQueue),
+		cfg: cfg, spec: spec, env: e, ledger: ledger, recv: recv, runID: hex.EncodeToString(id),
+		svc:  dispatch.NewWebhookDispatchService(e.Temporal, env.TaskQueue),
+		logf: func(format string, a ...any) { logf("[%s] "+format, append([]any{spec.Label}, a...)...) },
 	}
 }
+
+// phase is the ledger's name for a phase of this run: runs share the ledger.
+func (b *Bench) phase(name string) string { return b.spec.Label + "/" + name }
 
 type userHook struct {
 	user, hookID string

@@ -34,7 +34,7 @@ type CeilingResult struct {
 }
 
 func (b *Bench) ceiling(ctx context.Context) (CeilingResult, error) {
-	const phase = "ceiling"
+	phase := b.phase("ceiling")
 	n, conc := b.cfg.CeilingN, b.cfg.Concurrency
 	hookID := uuid.NewString()
 	secret, err := secrets.Generate()

@@ -13,11 +13,11 @@ import (
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/assetsup/webhooks/bench/internal/procfs"
+	"github.com/assetsup/webhooks/bench/internal/meter"
 	"github.com/assetsup/webhooks/bench/internal/stats"
 )
 
-// FloorResult is the dev server running a minimal workflow with one no-op activity.
+// FloorResult is the Temporal server running a minimal workflow with one no-op activity.
 type FloorResult struct {
 	Count           int           `json:"count"`
 	Concurrency     int           `json:"concurrency"`
@@ -26,7 +26,7 @@ type FloorResult struct {
 	Latency         stats.Summary `json:"startToCompletion"`
 	ActivityLatency stats.Summary `json:"startToActivity"`
 	Errors          int64         `json:"errors"`
-	CPU             procfs.CPUUse `json:"cpu"`
+	Usage           meter.Usage   `json:"usage"`
 	// LongestGapSeconds is the longest time without a workflow completing: ~60 s
 	// means the worker's pollers sat on an empty sticky queue (see bench/README.md).
 	LongestGapSeconds float64 `json:"longestGapWithoutCompletionSeconds"`
@@ -44,7 +44,7 @@ func floorWorkflow(ctx workflow.Context) error {
 const FloorStall = 10 * time.Second
 
 func (b *Bench) floor(ctx context.Context, attempt int) (FloorResult, error) {
-	n, conc := b.cfg.FloorN, b.cfg.Concurrency
+	n, conc := b.spec.FloorN, b.cfg.Concurrency
 	var mu sync.Mutex
 	ran := make(map[string]time.Time, n)
 	opts, err := b.cfg.FloorWorkerOptions()
@@ -82,7 +82,7 @@ func (b *Bench) floor(ctx context.Context, attempt int) (FloorResult, error) {
 	starts := make([]time.Time, n)
 	ends := make([]time.Time, n)
 	var errs atomic.Int64
-	cpu0 := b.env.SampleCPU()
+	m := b.measure(ctx)
 	start := time.Now()
 	runPool(ctx, n, conc, func(i int) {
 		t0, d, err := runOne(fmt.Sprintf("floor-%s-%d-%06d", b.runID, attempt, i))
@@ -92,7 +92,7 @@ func (b *Bench) floor(ctx context.Context, attempt int) (FloorResult, error) {
 		}
 	})
 	secs := time.Since(start).Seconds()
-	cpu := procfs.CPUBetween(cpu0, b.env.SampleCPU())
+	usage := m.done(ctx, n)
 	slices.SortFunc(ends, func(a, b time.Time) int { return a.Compare(b) })
 	var gap time.Duration
 	prev := start
@@ -101,9 +101,12 @@ func (b *Bench) floor(ctx context.Context, attempt int) (FloorResult, error) {
 		prev = e
 	}
 	var toActivity []time.Duration
+	b.floorIDs = b.floorIDs[:0]
 	mu.Lock()
 	for i := 0; i < n; i++ {
-		if at, ok := ran[fmt.Sprintf("floor-%s-%d-%06d", b.runID, attempt, i)]; ok {
+		id := fmt.Sprintf("floor-%s-%d-%06d", b.runID, attempt, i)
+		b.floorIDs = append(b.floorIDs, id)
+		if at, ok := ran[id]; ok {
 			toActivity = append(toActivity, at.Sub(starts[i]))
 		}
 	}
@@ -113,7 +116,7 @@ func (b *Bench) floor(ctx context.Context, attempt int) (FloorResult, error) {
 	}
 	return FloorResult{
 		Count: n, Concurrency: conc, Seconds: stats.Round(secs, 3), PerSecond: stats.Round(float64(n)/secs, 1),
-		Latency: stats.Summarize(lat), ActivityLatency: stats.Summarize(toActivity), CPU: cpu,
+		Latency: stats.Summarize(lat), ActivityLatency: stats.Summarize(toActivity), Usage: usage,
 		LongestGapSeconds: stats.Round(gap.Seconds(), 1),
 	}, nil
 }

@@ -6,7 +6,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/assetsup/webhooks/bench/internal/procfs"
+	"github.com/assetsup/webhooks/bench/internal/meter"
 	"github.com/assetsup/webhooks/bench/internal/receiver"
 	"github.com/assetsup/webhooks/bench/internal/stats"
 )
@@ -17,17 +17,17 @@ type LatencyResult struct {
 	Seconds       float64       `json:"seconds"`
 	Events        int           `json:"events"`
 	Latency       stats.Summary `json:"triggerToReceipt"`
-	CPU           procfs.CPUUse `json:"cpu"`
+	Usage         meter.Usage   `json:"usage"`
 	// Latencies are the samples behind Latency, for the chart.
 	Latencies []time.Duration `json:"-"`
 }
 
 func (b *Bench) latency(ctx context.Context, rate float64) (LatencyResult, error) {
-	const phase = "latency"
-	total := max(1, int(rate*b.cfg.LatencyDuration.Seconds()))
+	phase := b.phase("latency")
+	total := max(1, int(rate*b.spec.LatencyDuration.Seconds()))
 	interval := time.Duration(float64(time.Second) / rate)
-	res := LatencyResult{RatePerSecond: stats.Round(rate, 1), Seconds: b.cfg.LatencyDuration.Seconds(), Events: total}
-	cpu0 := b.env.SampleCPU()
+	res := LatencyResult{RatePerSecond: stats.Round(rate, 1), Seconds: b.spec.LatencyDuration.Seconds(), Events: total}
+	m := b.measure(ctx)
 	var wg sync.WaitGroup
 	start := time.Now().Add(10 * time.Millisecond)
 	for i := 0; i < total && ctx.Err() == nil; i++ {
@@ -43,7 +43,7 @@ func (b *Bench) latency(ctx context.Context, rate float64) (LatencyResult, error
 	}
 	wg.Wait()
 	err := b.waitPhase(ctx, phase, b.cfg.DrainTimeout)
-	res.CPU = procfs.CPUBetween(cpu0, b.env.SampleCPU())
+	res.Usage = m.done(ctx, total)
 	s := b.ledger.Stats(phase)
 	res.Latency = stats.Summarize(s.Latencies)
 	res.Latencies = s.Latencies

@@ -13,7 +13,7 @@ import (
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/assetsup/webhooks/bench/internal/procfs"
+	"github.com/assetsup/webhooks/bench/internal/meter"
 	"github.com/assetsup/webhooks/bench/internal/stats"
 	"github.com/assetsup/webhooks/workflows"
 )
@@ -26,7 +26,7 @@ type ShapeResult struct {
 	Seconds   float64       `json:"seconds"`
 	PerSecond float64       `json:"perSecond"`
 	Latency   stats.Summary `json:"startToSend"`
-	CPU       procfs.CPUUse `json:"cpu"`
+	Usage     meter.Usage   `json:"usage"`
 }
 
 const shapeQueue = "bench-shapes"
@@ -111,7 +111,7 @@ func (b *Bench) shapes(ctx context.Context, n int) ([]ShapeResult, error) {
 		prefix := fmt.Sprintf("%s-%s", shape.workflow, b.runID)
 		starts := make([]time.Time, n)
 		var errs atomic.Int64
-		cpu0 := b.env.SampleCPU()
+		m := b.measure(ctx)
 		begin := time.Now()
 		runPool(ctx, n, b.cfg.Concurrency, func(i int) {
 			id := fmt.Sprintf("%s-%06d", prefix, i)
@@ -149,7 +149,7 @@ func (b *Bench) shapes(ctx context.Context, n int) ([]ShapeResult, error) {
 		secs := last.Sub(begin).Seconds()
 		out = append(out, ShapeResult{
 			Name: shape.name, Count: n, Seconds: stats.Round(secs, 3), PerSecond: stats.Round(float64(n)/secs, 1),
-			Latency: stats.Summarize(lat), CPU: procfs.CPUBetween(cpu0, b.env.SampleCPU()),
+			Latency: stats.Summarize(lat), Usage: m.done(ctx, n),
 		})
 		b.logf("    %s: %.1f/s", shape.name, float64(n)/secs)
 	}

@@ -7,10 +7,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/assetsup/webhooks/bench/internal/meter"
 	"github.com/assetsup/webhooks/bench/internal/perf"
-	"github.com/assetsup/webhooks/bench/internal/procfs"
 	"github.com/assetsup/webhooks/bench/internal/receiver"
 	"github.com/assetsup/webhooks/bench/internal/stats"
+	"github.com/assetsup/webhooks/workflows"
 )
 
 // ThroughputResult is N single-subscriber events pushed through DispatchEvent.
@@ -25,16 +26,18 @@ type ThroughputResult struct {
 	RatioToFloor       float64                      `json:"ratioToFloor"`
 	LongestGapSeconds  float64                      `json:"longestGapWithoutReceiptSeconds"`
 	Latency            stats.Summary                `json:"triggerToReceipt"`
-	CPU                procfs.CPUUse                `json:"cpu"`
+	Usage              meter.Usage                  `json:"usage"`
 	WorkerMetrics      map[string]stats.MetricDelta `json:"workerMetrics,omitempty"`
-	WorkerPeakRSS      int64                        `json:"workerPeakRssBytes"`
-	APIPeakRSS         int64                        `json:"apiPeakRssBytes"`
-	RSSResetWorked     bool                         `json:"rssPeakResetAtPhaseStart"`
+	// TemporalCPUSplit is the Temporal server's CPU by service, from perf (-perf).
+	TemporalCPUSplit map[string]float64 `json:"temporalCpuSplit,omitempty"`
+	WorkerPeakRSS    int64              `json:"workerPeakRssBytes"`
+	APIPeakRSS       int64              `json:"apiPeakRssBytes"`
+	RSSResetWorked   bool               `json:"rssPeakResetAtPhaseStart"`
 }
 
 // warmup sends a few events through the whole path before anything is measured.
 func (b *Bench) warmup(ctx context.Context) error {
-	const phase = "warmup"
+	phase := b.phase("warmup")
 	n := min(len(b.tpHooks), 2*b.cfg.Concurrency)
 	var wg sync.WaitGroup
 	for i := 0; i < n; i++ {
@@ -48,30 +51,32 @@ func (b *Bench) warmup(ctx context.Context) error {
 	return b.waitPhase(ctx, phase, b.cfg.DrainTimeout)
 }
 
-func (b *Bench) throughput(ctx context.Context, floor FloorResult) (ThroughputResult, error) {
-	const phase = "throughput"
-	n, conc := b.cfg.Events, b.cfg.Concurrency
+// throughput triggers the spec's events as fast as they are accepted and returns what
+// it measured and the dispatch workflow ids, for the history sample.
+func (b *Bench) throughput(ctx context.Context, floor FloorResult) (ThroughputResult, []string, error) {
+	phase := b.phase("throughput")
+	n, conc := b.spec.Events, b.cfg.Concurrency
 	res := ThroughputResult{Events: n, Concurrency: conc}
-	res.RSSResetWorked = procfs.ResetPeakRSS(b.env.Worker.PID()) && procfs.ResetPeakRSS(b.env.API.PID())
-	before := scrape(b.env.Metrics)
-	perfs := []*perf.Recording{
-		perf.Start(b.cfg.PerfDir, "temporal-3", b.env.DevPID),
-		perf.Start(b.cfg.PerfDir, "worker-3", b.env.Worker.PID()),
+	res.RSSResetWorked = resetPeakRSS(b.env.WorkerPIDs()) && resetPeakRSS(b.env.APIPIDs())
+	before := scrapeAll(b.env.WorkerMetricsURLs())
+	perfs := []*perf.Recording{perf.Start(b.cfg.PerfDir, b.spec.Label+"-temporal-3", b.env.TemporalPID())}
+	for i, pid := range b.env.WorkerPIDs() {
+		perfs = append(perfs, perf.Start(b.cfg.PerfDir, fmt.Sprintf("%s-worker%d-3", b.spec.Label, i+1), pid))
 	}
 	defer func() {
 		for _, p := range perfs {
-			if out := p.Stop(); out != "" {
-				b.logf("  profile: %s", out)
-			}
+			p.Stop() // on an early return; a no-op once stopped
 		}
 	}()
-	cpu0 := b.env.SampleCPU()
+	m := b.measure(ctx)
 
 	callLat := make([]time.Duration, n)
+	ids := make([]string, n)
 	start := time.Now()
 	runPool(ctx, n, conc, func(i int) {
 		u := b.tpHooks[i%len(b.tpHooks)]
 		eventID := fmt.Sprintf("tp-%s-%06d", b.runID, i)
+		ids[i] = workflows.DispatchWorkflowID(eventID)
 		t0 := time.Now()
 		b.ledger.Expect(phase, receiver.Key{EventID: eventID, WebhookID: u.hookID}, t0)
 		_ = b.trigger(ctx, eventID, u.user, i)
@@ -83,11 +88,17 @@ func (b *Bench) throughput(ctx context.Context, floor FloorResult) (ThroughputRe
 	res.TriggerCall = stats.Summarize(callLat)
 	b.logf("  throughput: %d events accepted in %.1f s (%.0f/s); waiting for deliveries", n, triggerSecs, float64(n)/triggerSecs)
 	waitErr := b.waitPhase(ctx, phase, b.cfg.DrainTimeout)
+	for _, p := range perfs {
+		if out := p.Stop(); out != "" {
+			b.logf("  profile: %s", out)
+		}
+	}
+	res.TemporalCPUSplit = perfs[0].ServiceSplit()
 
-	res.CPU = procfs.CPUBetween(cpu0, b.env.SampleCPU())
-	res.WorkerMetrics = workerMetricDeltas(before, scrape(b.env.Metrics))
-	res.WorkerPeakRSS = procfs.PeakRSS(b.env.Worker.PID())
-	res.APIPeakRSS = procfs.PeakRSS(b.env.API.PID())
+	res.WorkerPeakRSS = peakRSS(b.env.WorkerPIDs())
+	res.APIPeakRSS = peakRSS(b.env.APIPIDs())
+	res.Usage = m.done(ctx, n)
+	res.WorkerMetrics = workerMetricDeltas(before, scrapeAll(b.env.WorkerMetricsURLs()))
 	s := b.ledger.Stats(phase)
 	if s.Received > 0 {
 		secs := s.LastReceipt.Sub(s.FirstTrigger).Seconds()
@@ -99,7 +110,7 @@ func (b *Bench) throughput(ctx context.Context, floor FloorResult) (ThroughputRe
 		res.Latency = stats.Summarize(s.Latencies)
 		res.LongestGapSeconds = stats.Round(s.LongestGap.Seconds(), 1)
 	}
-	return res, waitErr
+	return res, ids, waitErr
 }
 
 // workerMetricDeltas picks the SDK and delivery timings that say where a delivery's
@@ -136,4 +147,16 @@ func scrape(u string) map[string]float64 {
 	defer resp.Body.Close()
 	m, _ := stats.PromSums(resp.Body)
 	return m
+}
+
+// scrapeAll adds up the scrapes of several replicas' endpoints: histogram sums and
+// counts add, so means over the sum are means over every replica.
+func scrapeAll(urls []string) map[string]float64 {
+	out := map[string]float64{}
+	for _, u := range urls {
+		for k, v := range scrape(u) {
+			out[k] += v
+		}
+	}
+	return out
 }

@@ -44,6 +44,9 @@ func parseStat(s string) (procStat, error) {
 	return procStat{comm: s[open+1 : end], ppid: int(n(1)), utime: n(11), stime: n(12), cutime: n(13), cstime: n(14)}, nil
 }
 
+// CPUSeconds is the CPU a process has used, itself only; 0 when it is gone.
+func CPUSeconds(pid int) float64 { return cpuSeconds(pid) }
+
 // cpuSeconds is the CPU a process has used, itself only.
 func cpuSeconds(pid int) float64 {
 	st, err := readStat(pid)
@@ -70,6 +73,28 @@ func postgresCPUSeconds() float64 {
 		ticks += st.utime + st.stime
 		if st.ppid == 1 || !isPostgres(st.ppid) {
 			ticks += st.cutime + st.cstime // the postmaster
+		}
+	}
+	return float64(ticks) / clockTicks
+}
+
+// treeCPUSeconds is the CPU of pid, of its live children, and what its exited
+// children left in its children times: a private PostgreSQL server's postmaster and
+// every backend and background process it started.
+func treeCPUSeconds(pid int) float64 {
+	root, err := readStat(pid)
+	if err != nil {
+		return 0
+	}
+	ticks := root.utime + root.stime + root.cutime + root.cstime
+	ents, _ := os.ReadDir("/proc")
+	for _, d := range ents {
+		child, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		if st, err := readStat(child); err == nil && st.ppid == pid {
+			ticks += st.utime + st.stime
 		}
 	}
 	return float64(ticks) / clockTicks

@@ -30,13 +30,43 @@ type Receiver struct {
 	ledger  *Ledger
 	mu      sync.RWMutex
 	secrets map[string]string // webhook id → whsec_ secret
+	// flaky webhooks get 503 + Retry-After: 1 for each event's first attempt, so the
+	// benchmark can measure what one retry costs.
+	flaky   map[string]bool
+	refused map[Key]bool
 	srv     *http.Server
 	URL     string // http://127.0.0.1:port
 }
 
 // New returns a receiver recording into ledger; Start serves it.
 func New(ledger *Ledger) *Receiver {
-	return &Receiver{ledger: ledger, secrets: map[string]string{}}
+	return &Receiver{ledger: ledger, secrets: map[string]string{}, flaky: map[string]bool{}, refused: map[Key]bool{}}
+}
+
+// FailFirstAttempt makes the receiver answer the first well-signed attempt of every
+// event to webhook id with 503 and Retry-After: 1; the retry is then recorded as usual.
+func (r *Receiver) FailFirstAttempt(webhookID string) {
+	r.mu.Lock()
+	r.flaky[webhookID] = true
+	r.mu.Unlock()
+}
+
+// Refused is how many attempts FailFirstAttempt has turned away.
+func (r *Receiver) Refused() int {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return len(r.refused)
+}
+
+// refuse says whether k's attempt is the first to a flaky webhook, and remembers it.
+func (r *Receiver) refuse(k Key) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.flaky[k.WebhookID] || r.refused[k] {
+		return false
+	}
+	r.refused[k] = true
+	return true
 }
 
 // AddSecret tells the receiver webhook id's secret.
@@ -71,7 +101,7 @@ func (r *Receiver) Close() {
 }
 
 // ServeHTTP records a POST /hook/<webhook id> in the ledger: 401 when a signature does
-// not verify, 204 otherwise.
+// not verify, 503 for the first attempt to a FailFirstAttempt webhook, 204 otherwise.
 func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	webhookID, ok := strings.CutPrefix(req.URL.Path, "/hook/")
 	if !ok || req.Method != http.MethodPost {
@@ -93,6 +123,11 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	_ = json.Unmarshal(body, &msg)
 	k := Key{EventID: msg.ID, WebhookID: webhookID}
 	sigOK := known && msg.ID != "" && verifyDelivery(secret, webhookID, msg.ID, req.Header, body)
+	if sigOK && r.refuse(k) {
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "try again", http.StatusServiceUnavailable)
+		return
+	}
 	switch r.ledger.Receive(k, sigOK, at) {
 	case BadSignature:
 		http.Error(w, "invalid signature", http.StatusUnauthorized)

@@ -82,3 +82,55 @@ func TestReceiverVerifiesEveryDelivery(t *testing.T) {
 		t.Fatalf("duplicate not counted: %+v", v)
 	}
 }
+
+func TestReceiverRefusesFirstAttemptToFlakyWebhooks(t *testing.T) {
+	l := NewLedger()
+	r := New(l)
+	srv := httptest.NewServer(r)
+	defer srv.Close()
+	secret, _ := secrets.Generate()
+	r.AddSecret("flaky", secret)
+	r.AddSecret("steady", secret)
+	r.FailFirstAttempt("flaky")
+	for _, k := range []Key{{"e1", "flaky"}, {"e2", "flaky"}, {"e1", "steady"}} {
+		l.Expect("retry", k, time.Now())
+	}
+	post := func(hook, event string, tamper bool) *http.Response {
+		resp, err := http.DefaultClient.Do(signedRequest(t, srv.URL, hook, secret, event, tamper))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	// A badly signed attempt is not the first attempt: it neither uses up the refusal
+	// nor gets a retry hint.
+	if resp := post("flaky", "e1", true); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("tampered attempt answered %d", resp.StatusCode)
+	}
+	tests := []struct {
+		name       string
+		hook       string
+		event      string
+		wantStatus int
+		wantRetry  string
+	}{
+		{"first attempt of an event to a flaky webhook", "flaky", "e1", http.StatusServiceUnavailable, "1"},
+		{"its retry", "flaky", "e1", http.StatusNoContent, ""},
+		{"another event's first attempt to it", "flaky", "e2", http.StatusServiceUnavailable, "1"},
+		{"that event's retry", "flaky", "e2", http.StatusNoContent, ""},
+		{"a steady webhook", "steady", "e1", http.StatusNoContent, ""},
+	}
+	for _, tt := range tests {
+		resp := post(tt.hook, tt.event, false)
+		if resp.StatusCode != tt.wantStatus || resp.Header.Get("Retry-After") != tt.wantRetry {
+			t.Fatalf("%s: %d Retry-After %q, want %d %q", tt.name, resp.StatusCode, resp.Header.Get("Retry-After"), tt.wantStatus, tt.wantRetry)
+		}
+	}
+	if r.Refused() != 2 {
+		t.Fatalf("refused %d attempts, want 2", r.Refused())
+	}
+	if v := l.Verify(); v.Received != 3 || v.Missing != 0 || v.Duplicates != 0 || v.BadSignatures != 1 {
+		t.Fatalf("refused attempts must not reach the ledger, retries must: %+v", v)
+	}
+}

@@ -78,3 +78,57 @@ webhooks_deliveries_total 3
 		t.Fatal("no observations must report nothing")
 	}
 }
+
+func TestPromByLabel(t *testing.T) {
+	const scrape = `# HELP persistence_requests persistence_requests counter
+# TYPE persistence_requests counter
+persistence_requests{namespace="default",operation="UpdateWorkflowExecution",service_name="history"} 7
+persistence_requests{namespace="other",operation="UpdateWorkflowExecution",service_name="history"} 3
+persistence_requests{operation="GetTasks",service_name="matching",note="a \"quoted\", {odd} value"} 2
+persistence_requests{service_name="frontend"} 1
+persistence_requests_total{operation="UpdateWorkflowExecution"} 100
+persistence_requests_other 5
+visibility_persistence_requests{operation="RecordWorkflowExecutionStarted"} 4
+persistence_requests{operation="Broken" 9
+persistence_requests{operation="NaN"} NaN
+`
+	tests := []struct {
+		name, metric, label string
+		want                map[string]float64
+	}{
+		{
+			name: "by operation, summed over other labels", metric: "persistence_requests", label: "operation",
+			want: map[string]float64{"UpdateWorkflowExecution": 10, "GetTasks": 2, "": 1, "NaN": 0},
+		},
+		{
+			name: "another metric in the same scrape", metric: "visibility_persistence_requests", label: "operation",
+			want: map[string]float64{"RecordWorkflowExecutionStarted": 4},
+		},
+		{
+			name: "escaped quotes and commas in a value do not end it", metric: "persistence_requests", label: "note",
+			want: map[string]float64{"": 11, `a "quoted", {odd} value`: 2},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := PromByLabel(strings.NewReader(scrape), tt.metric, tt.label)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for k, v := range tt.want {
+				if v == 0 {
+					if _, ok := got[k]; ok {
+						t.Errorf("%q: NaN sample counted", k)
+					}
+					continue
+				}
+				if got[k] != v {
+					t.Errorf("%q = %v, want %v (all %v)", k, got[k], v, got)
+				}
+			}
+			if _, ok := got["Broken"]; ok {
+				t.Error("a sample with unterminated labels was counted")
+			}
+		})
+	}
+}
