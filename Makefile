@@ -108,10 +108,17 @@ tidy-check:
 	cd bench && $(GO) mod tidy -diff
 	cd deploy && $(GO) mod tidy -diff
 
-## bench: the delivery benchmark (bench/README.md), its own module; results go to bench/results.
-bench: build temporal
+## bench: the delivery benchmark (bench/README.md), its own module; results go to
+## bench/results. BENCH_TARGET=dev,prod and BENCH_REPLICAS=1,2,3 choose the stacks. Then
+## the per-delivery costs of single steps, as Go benchmarks: payload encryption, a payload
+## filter, a rate-limit reservation and an in-flight lease, the endpoint-health query, the
+## portal's weight and time to interactive in Chromium.
+BENCH_GO := ./payloadcodec/ ./filter/ ./models/ ./portal/
+bench: build temporal temporal-server
 	scripts/ensure-postgres.sh
 	cd bench && $(GO) run .
+	$(GO) test -run '^$$' -bench . -benchmem $(BENCH_GO)
+	$(GO) test -run '^$$' -bench BenchmarkPortalInteractive ./e2e/
 
 clean:
 	rm -rf bin
