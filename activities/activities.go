@@ -79,6 +79,12 @@ type Config struct {
 	// waits in the worker; an attempt whose slot is further off leaves the worker and is
 	// retried by Temporal when its turn comes.
 	RateLimitHold time.Duration
+
+	// Operational sends the AssetsUp backend its operational events (operational.go);
+	// its zero value sends none. OpsMetrics measures recoveries, missed deliveries and
+	// operational events; nil: not measured.
+	Operational OperationalConfig
+	OpsMetrics  *OpsMetrics
 }
 
 // Delivery holds what the delivery activities need: it lists subscribers, sends,
@@ -148,7 +154,10 @@ type ListSubscribersResult struct {
 // ListSubscribers returns the next page of the user's active webhooks subscribed to the
 // event whose filters (if any) match it; the others are logged as filtered.
 func (s *Delivery) ListSubscribers(ctx context.Context, in ListSubscribersInput) (ListSubscribersResult, error) {
-	subs, err := models.ListSubscribers(ctx, s.db, in.UserID, string(in.Event), in.After, s.cfg.DispatchPageSize)
+	// The first page of a run that carries the event also finds the subscribers that are
+	// switched off, in the same statement, and logs the event as missed for them.
+	subs, inactive, err := models.ListSubscribersAndInactive(ctx, s.db, in.UserID, string(in.Event), in.After, s.cfg.DispatchPageSize,
+		in.After == "" && in.Payload != nil)
 	if err != nil {
 		return ListSubscribersResult{}, err
 	}
@@ -172,6 +181,9 @@ func (s *Delivery) ListSubscribers(ctx context.Context, in ListSubscribersInput)
 			}
 		}
 		res.Subscribers = append(res.Subscribers, Subscriber{ID: sub.ID, Name: sub.Name, Host: models.URLHost(sub.URL)})
+	}
+	if err := s.recordMissed(ctx, in, inactive); err != nil {
+		return ListSubscribersResult{}, err
 	}
 	if len(filtered) > 0 {
 		body, err := in.Payload.Marshal()
@@ -220,7 +232,7 @@ func (s *Delivery) Complete(ctx context.Context, in CompleteInput) (CompleteResu
 	}
 	d := deliveryRow(ctx, in.Identity, in.EventID, in.Event)
 	reason := fmt.Sprintf("disabled after %d consecutive failed deliveries", s.cfg.DisableAfterFailures)
-	res, err := models.CompleteDelivery(ctx, s.db, models.Completion{
+	res, err := s.completeDelivery(ctx, in, models.Completion{
 		Delivery:       d,
 		Succeeded:      in.Succeeded,
 		Attempts:       in.Attempts,

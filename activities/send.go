@@ -235,6 +235,9 @@ func (s *Delivery) target(ctx context.Context, in SendInput) (*models.DeliveryTa
 		return t, SendResult{Attempt: t.PriorAttempts, StatusCode: t.PriorStatusCode}, nil, true
 	case t.PriorCompleted && t.PriorStatus == delivery.OutcomeFiltered:
 		return t, SendResult{Skipped: true, Reason: "filtered: " + t.PriorError}, nil, true
+	case t.PriorCompleted && t.PriorStatus == delivery.OutcomeMissed:
+		// Logged as missed while the webhook was off: a recovery sends it, as a redelivery.
+		return t, SendResult{Skipped: true, Reason: "missed: " + t.PriorError}, nil, true
 	case t.PriorCompleted && t.PriorStatus == delivery.OutcomeSkipped:
 		return t, SendResult{Skipped: true, Reason: t.PriorError, Attempt: t.PriorAttempts}, nil, true
 	case t.PriorCompleted:
@@ -329,9 +332,7 @@ func (s *Delivery) statusFailure(ctx context.Context, in SendInput, resp *http.R
 	case http.StatusGone:
 		// Switched off at once so other deliveries stop too; if the database is down,
 		// the outcome step (which waits for it) switches it off instead.
-		err := s.withDBRetry(ctx, func(ctx context.Context) error {
-			return models.DeactivateWebhook(ctx, s.db, in.WebhookID, models.GoneReason)
-		})
+		err := s.withDBRetry(ctx, func(ctx context.Context) error { return s.deactivateGone(ctx, in.Identity) })
 		if err != nil {
 			activity.GetLogger(ctx).Warn("deactivate after 410, left to the outcome step", "webhook_id", in.WebhookID, "error", err)
 		}

@@ -166,9 +166,10 @@ func (h *DeliveryHandler) list(c *gin.Context) {
 	}
 	status := delivery.Outcome(c.Query("status"))
 	switch status {
-	case "", delivery.OutcomePending, delivery.OutcomeSucceeded, delivery.OutcomeFailed, delivery.OutcomeSkipped, delivery.OutcomeFiltered:
+	case "", delivery.OutcomePending, delivery.OutcomeSucceeded, delivery.OutcomeFailed, delivery.OutcomeSkipped,
+		delivery.OutcomeFiltered, delivery.OutcomeMissed:
 	default:
-		_ = c.Error(badRequest("invalid_status", "status must be pending, succeeded, failed, skipped or filtered"))
+		_ = c.Error(badRequest("invalid_status", "status must be pending, succeeded, failed, skipped, filtered or missed"))
 		return
 	}
 	event := c.Query("event")

@@ -29,7 +29,7 @@ func TestListDeliveriesQuery(t *testing.T) {
 	user := newUser()
 	w := s.create(t, user, validHook("delivery log"))
 	// One delivery per status, a minute apart, newest first in this order.
-	statuses := []string{"pending", "succeeded", "failed", "skipped", "filtered"}
+	statuses := []string{"pending", "succeeded", "failed", "skipped", "filtered", "missed"}
 	newest := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
 	ids := make([]string, len(statuses))
 	for i, st := range statuses {
@@ -51,7 +51,8 @@ func TestListDeliveriesQuery(t *testing.T) {
 	}{
 		{name: "everything", giveQuery: "", wantStatus: http.StatusOK, wantIDs: ids},
 		{name: "skipped only", giveQuery: "status=skipped", wantStatus: http.StatusOK, wantIDs: ids[3:4]},
-		{name: "filtered only", giveQuery: "status=filtered", wantStatus: http.StatusOK, wantIDs: ids[4:]},
+		{name: "filtered only", giveQuery: "status=filtered", wantStatus: http.StatusOK, wantIDs: ids[4:5]},
+		{name: "missed only", giveQuery: "status=missed", wantStatus: http.StatusOK, wantIDs: ids[5:]},
 		{name: "failed only", giveQuery: "status=failed", wantStatus: http.StatusOK, wantIDs: ids[2:3]},
 		{name: "unknown status", giveQuery: "status=cancelled", wantStatus: http.StatusBadRequest, wantCode: "invalid_status"},
 		{name: "one event", giveQuery: "event=LOW_STOCK", wantStatus: http.StatusOK, wantIDs: ids},

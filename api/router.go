@@ -47,6 +47,9 @@ type Config struct {
 	PortalPublicURL      string
 	PortalTemporalUIURL  string
 	TemporalNamespace    string
+	// RecoverMaxWindow is the longest window a recovery, or a stats request, may cover
+	// (WEBHOOK_RECOVER_MAX_WINDOW, by default the delivery log's retention); 0: no limit.
+	RecoverMaxWindow time.Duration
 }
 
 // Deps are the API's collaborators.
@@ -107,6 +110,14 @@ func NewRouter(d Deps) *gin.Engine {
 	authed.GET("/webhooks/:id/deliveries/:deliveryId", dh.get)
 	authed.POST("/webhooks/:id/deliveries/:deliveryId/redeliver", dh.redeliver)
 	authed.GET("/webhooks/:id/deliveries/:deliveryId/body", dh.body)
+
+	rh := NewRecoveryHandler(d)
+	authed.POST("/webhooks/:id/recover", rh.create)
+	authed.GET("/webhooks/:id/recoveries/:recoveryId", rh.get)
+	authed.DELETE("/webhooks/:id/recoveries/:recoveryId", rh.cancel)
+	authed.GET("/webhooks/:id/stats", NewStatsHandler(d).stats)
+	// Apart from /events, whose list is what webhooks subscribe to.
+	authed.GET("/events/operational", listOperationalEvents)
 	return r
 }
 

@@ -23,11 +23,14 @@ type WebhookHandler struct {
 	policy *netguard.Policy
 	cfg    Config
 	lists  *listCache
+	// recoveries starts what PATCH recoverMissed and a rotation set going.
+	recoveries *recoveries
 }
 
 // NewWebhookHandler builds the registry handler.
 func NewWebhookHandler(d Deps) *WebhookHandler {
-	return &WebhookHandler{db: d.DB, box: d.Box, policy: d.Policy, cfg: d.Config, lists: newListCache(d.Config.ListCacheBytes)}
+	return &WebhookHandler{db: d.DB, box: d.Box, policy: d.Policy, cfg: d.Config, lists: newListCache(d.Config.ListCacheBytes),
+		recoveries: newRecoveries(d)}
 }
 
 // Webhook is the API's view of a webhook: never its secret, sealed or not.
@@ -241,6 +244,8 @@ type updateRequest struct {
 	URL      *string   `json:"url"`
 	Events   *[]string `json:"events"`
 	IsActive *bool     `json:"isActive"`
+	// RecoverMissed, with isActive true, recovers what the webhook missed while off.
+	RecoverMissed json.RawMessage `json:"recoverMissed"`
 	controls
 }
 
@@ -260,9 +265,18 @@ func (h *WebhookHandler) update(c *gin.Context) {
 		_ = c.Error(err)
 		return
 	}
+	before, err := h.beforeRecoverMissed(c, id, req)
+	if err != nil {
+		_ = c.Error(err)
+		return
+	}
 	w, err := models.UpdateWebhook(c.Request.Context(), h.db, userID(c), id, patch)
 	if err != nil {
 		_ = c.Error(err)
+		return
+	}
+	if before != nil {
+		h.answerRecoverMissed(c, before, w)
 		return
 	}
 	c.JSON(http.StatusOK, toWebhook(w))
@@ -347,5 +361,6 @@ func (h *WebhookHandler) rotateSecret(c *gin.Context) {
 		_ = c.Error(err)
 		return
 	}
+	h.recoveries.notifyRotationEnded(c.Request.Context(), w, expires)
 	c.JSON(http.StatusOK, RotatedSecret{Secret: secret, PreviousSecretExpiresAt: expires})
 }

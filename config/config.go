@@ -5,6 +5,7 @@
 package config
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -118,6 +119,14 @@ type Config struct {
 	DefaultRateLimit float64       `env:"WEBHOOK_DEFAULT_RATE_LIMIT" envDefault:"0"`
 	DefaultRateBurst int           `env:"WEBHOOK_DEFAULT_RATE_BURST" envDefault:"1"`
 	RateLimitHold    time.Duration `env:"WEBHOOK_RATE_LIMIT_HOLD" envDefault:"1s"`
+
+	// Recovery, endpoint health and operational events (README "Nothing silently missed").
+	// RecoverMaxWindow unset (0) is WEBHOOK_DELIVERY_RETENTION: see RecoverWindow.
+	RecoverRate              float64       `env:"WEBHOOK_RECOVER_RATE" envDefault:"10"`
+	RecoverMaxWindow         time.Duration `env:"WEBHOOK_RECOVER_MAX_WINDOW"`
+	AlertAfterFailures       int           `env:"WEBHOOK_ALERT_AFTER_FAILURES" envDefault:"3"`
+	OperationalWebhookURL    string        `env:"OPERATIONAL_WEBHOOK_URL"`
+	OperationalWebhookSecret string        `env:"OPERATIONAL_WEBHOOK_SECRET,unset"`
 
 	WorkerActivitySlots      int  `env:"WORKER_MAX_CONCURRENT_ACTIVITIES" envDefault:"200"`
 	WorkerWorkflowTaskSlots  int  `env:"WORKER_MAX_CONCURRENT_WORKFLOW_TASKS" envDefault:"200"`
@@ -238,6 +247,8 @@ func (c Config) Validate(role Role) error {
 		for name, v := range map[string]string{"PORTAL_PUBLIC_URL": c.PortalPublicURL, "PORTAL_TEMPORAL_UI_URL": c.PortalTemporalUIURL} {
 			need(v == "" || isBaseURL(v), "%s must be empty or an http(s) URL with a host and no query or fragment, like https://webhooks.example.com", name)
 		}
+		need(c.RecoverMaxWindow >= 0, "WEBHOOK_RECOVER_MAX_WINDOW must not be negative (unset: WEBHOOK_DELIVERY_RETENTION)")
+		need(c.RecoverWindow() > 0, "WEBHOOK_RECOVER_MAX_WINDOW, or WEBHOOK_DELIVERY_RETENTION when it is unset, must be positive")
 	}
 	if role == RoleWorker {
 		need(c.RetryAfterMax > 0, "WEBHOOK_RETRY_AFTER_MAX must be positive")
@@ -257,6 +268,11 @@ func (c Config) Validate(role Role) error {
 		need(c.DefaultRateLimit >= 0 && c.DefaultRateBurst >= 1, "WEBHOOK_DEFAULT_RATE_LIMIT must not be negative (0: unlimited) and WEBHOOK_DEFAULT_RATE_BURST must be 1 or more")
 		need(c.RateLimitHold >= 100*time.Millisecond && c.RateLimitHold <= 5*time.Second,
 			"WEBHOOK_RATE_LIMIT_HOLD must be between 100ms and 5s: an attempt waits that long for its slot inside its own timeout")
+		need(c.RecoverRate > 0 && c.RecoverRate <= 10000, "WEBHOOK_RECOVER_RATE must be above 0 and at most 10000 (redeliveries per second)")
+		need(c.AlertAfterFailures >= 0, "WEBHOOK_ALERT_AFTER_FAILURES must not be negative (0 never alerts)")
+		if err := c.validateOperational(); err != nil {
+			errs = append(errs, err)
+		}
 		need(c.WorkerActivitySlots > 0 && c.WorkerWorkflowTaskSlots > 0 && c.WorkerLocalActivitySlots > 0 && c.WorkerPollers > 0 && c.WorkerMaxPollers > 0,
 			"WORKER_MAX_CONCURRENT_*, WORKER_POLLERS and WORKER_MAX_POLLERS must be positive")
 	}
@@ -265,6 +281,40 @@ func (c Config) Validate(role Role) error {
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("invalid configuration: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+// RecoverWindow is the longest window a recovery may cover: WEBHOOK_RECOVER_MAX_WINDOW,
+// or the delivery log's retention when it is unset (nothing older is in the log).
+func (c Config) RecoverWindow() time.Duration {
+	if c.RecoverMaxWindow > 0 {
+		return c.RecoverMaxWindow
+	}
+	return c.DeliveryRetention
+}
+
+// operationalSecretBytes is the least key material an operational secret may carry.
+const operationalSecretBytes = 24
+
+// validateOperational checks OPERATIONAL_WEBHOOK_URL and its secret: both or neither,
+// an http(s) URL, and a secret of the form the service issues to webhooks (whsec_ and
+// base64), which both signature schemes can use.
+func (c Config) validateOperational() error {
+	switch {
+	case c.OperationalWebhookURL == "" && c.OperationalWebhookSecret == "":
+		return nil
+	case c.OperationalWebhookURL == "":
+		return errors.New("OPERATIONAL_WEBHOOK_SECRET is set without OPERATIONAL_WEBHOOK_URL: set both, or neither to send no operational events")
+	}
+	u, err := url.Parse(c.OperationalWebhookURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return errors.New("OPERATIONAL_WEBHOOK_URL must be an http(s) URL, like https://assetsup-backend.internal/webhooks/operational")
+	}
+	key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(c.OperationalWebhookSecret, secrets.Prefix))
+	if !strings.HasPrefix(c.OperationalWebhookSecret, secrets.Prefix) || err != nil || len(key) < operationalSecretBytes {
+		return fmt.Errorf("OPERATIONAL_WEBHOOK_SECRET is required with OPERATIONAL_WEBHOOK_URL: %s followed by base64 of at least %d random bytes (echo %s$(openssl rand -base64 32))",
+			secrets.Prefix, operationalSecretBytes, secrets.Prefix)
 	}
 	return nil
 }

@@ -62,6 +62,14 @@ func TestLoadNamesWhatIsWrong(t *testing.T) {
 		{name: "no filter cost", role: config.RoleWorker, env: map[string]string{"WEBHOOK_SECRET_KEY": goodKey, "WEBHOOK_FILTER_COST_LIMIT": "0"}, want: "WEBHOOK_FILTER_COST_LIMIT"},
 		{name: "negative default rate", role: config.RoleWorker, env: map[string]string{"WEBHOOK_SECRET_KEY": goodKey, "WEBHOOK_DEFAULT_RATE_LIMIT": "-1"}, want: "WEBHOOK_DEFAULT_RATE_LIMIT"},
 		{name: "rate hold beyond the attempt's margin", role: config.RoleWorker, env: map[string]string{"WEBHOOK_SECRET_KEY": goodKey, "WEBHOOK_RATE_LIMIT_HOLD": "30s"}, want: "WEBHOOK_RATE_LIMIT_HOLD"},
+		{name: "no recovery rate", role: config.RoleWorker, env: map[string]string{"WEBHOOK_SECRET_KEY": goodKey, "WEBHOOK_RECOVER_RATE": "0"}, want: "WEBHOOK_RECOVER_RATE"},
+		{name: "negative alert threshold", role: config.RoleWorker, env: map[string]string{"WEBHOOK_SECRET_KEY": goodKey, "WEBHOOK_ALERT_AFTER_FAILURES": "-1"}, want: "WEBHOOK_ALERT_AFTER_FAILURES"},
+		{name: "negative recovery window", role: config.RoleAPI, env: map[string]string{"JWT_SECRET": strings.Repeat("j", 32), "WEBHOOK_SECRET_KEY": goodKey, "WEBHOOK_RECOVER_MAX_WINDOW": "-1h"}, want: "WEBHOOK_RECOVER_MAX_WINDOW"},
+		{name: "operational url without a secret", role: config.RoleWorker, env: map[string]string{"WEBHOOK_SECRET_KEY": goodKey, "OPERATIONAL_WEBHOOK_URL": "https://backend.internal/ops"}, want: "OPERATIONAL_WEBHOOK_SECRET is required"},
+		{name: "operational secret without a url", role: config.RoleWorker, env: map[string]string{"WEBHOOK_SECRET_KEY": goodKey, "OPERATIONAL_WEBHOOK_SECRET": "whsec_" + goodKey}, want: "without OPERATIONAL_WEBHOOK_URL"},
+		{name: "operational secret not whsec", role: config.RoleWorker, env: map[string]string{"WEBHOOK_SECRET_KEY": goodKey, "OPERATIONAL_WEBHOOK_URL": "https://backend.internal/ops", "OPERATIONAL_WEBHOOK_SECRET": goodKey}, want: "OPERATIONAL_WEBHOOK_SECRET"},
+		{name: "operational secret too short", role: config.RoleWorker, env: map[string]string{"WEBHOOK_SECRET_KEY": goodKey, "OPERATIONAL_WEBHOOK_URL": "https://backend.internal/ops", "OPERATIONAL_WEBHOOK_SECRET": "whsec_AAECAwQF"}, want: "OPERATIONAL_WEBHOOK_SECRET"},
+		{name: "operational url not http", role: config.RoleWorker, env: map[string]string{"WEBHOOK_SECRET_KEY": goodKey, "OPERATIONAL_WEBHOOK_URL": "ftp://backend.internal/ops", "OPERATIONAL_WEBHOOK_SECRET": "whsec_" + goodKey}, want: "OPERATIONAL_WEBHOOK_URL must be"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -213,4 +221,39 @@ func TestPortalSettings(t *testing.T) {
 			assert.Equal(t, 2*time.Minute, cfg.PortalLinkTTL)
 		})
 	}
+}
+
+func TestRecoverWindowDefaultsToRetention(t *testing.T) {
+	tests := []struct {
+		name string
+		env  map[string]string
+		want time.Duration
+	}{
+		{name: "default", env: map[string]string{}, want: 720 * time.Hour},
+		{name: "retention", env: map[string]string{"WEBHOOK_DELIVERY_RETENTION": "48h"}, want: 48 * time.Hour},
+		{name: "own window", env: map[string]string{"WEBHOOK_DELIVERY_RETENTION": "48h", "WEBHOOK_RECOVER_MAX_WINDOW": "6h"}, want: 6 * time.Hour},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := map[string]string{"JWT_SECRET": strings.Repeat("j", 32), "WEBHOOK_SECRET_KEY": goodKey}
+			for k, v := range tt.env {
+				env[k] = v
+			}
+			cfg, err := config.LoadFrom(config.RoleAPI, env)
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, cfg.RecoverWindow())
+		})
+	}
+}
+
+func TestOperationalEventsConfigured(t *testing.T) {
+	cfg, err := config.LoadFrom(config.RoleWorker, map[string]string{
+		"WEBHOOK_SECRET_KEY":         goodKey,
+		"OPERATIONAL_WEBHOOK_URL":    "http://backend.internal:3000/webhooks/operational",
+		"OPERATIONAL_WEBHOOK_SECRET": "whsec_" + goodKey,
+	})
+	require.NoError(t, err)
+	assert.Equal(t, 3, cfg.AlertAfterFailures)
+	assert.InDelta(t, 10.0, cfg.RecoverRate, 0)
+	assert.Equal(t, "whsec_"+goodKey, cfg.OperationalWebhookSecret)
 }

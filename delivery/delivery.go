@@ -33,6 +33,10 @@ const (
 	// OutcomeFiltered closes a delivery whose event the webhook's filter did not match:
 	// nothing was sent and nothing counted.
 	OutcomeFiltered Outcome = "filtered"
+	// OutcomeMissed closes a delivery whose webhook was subscribed but inactive (paused,
+	// disabled after failures, or after a 410) when the event came: nothing was sent and
+	// nothing counted, and a recovery can send it later.
+	OutcomeMissed Outcome = "missed"
 )
 
 // Identity names one delivery wherever it travels: the DeliverWebhook workflow's input,

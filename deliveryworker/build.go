@@ -8,6 +8,7 @@ import (
 
 	"github.com/assetsup/webhooks/activities"
 	"github.com/assetsup/webhooks/config"
+	"github.com/assetsup/webhooks/netguard"
 	"github.com/assetsup/webhooks/secrets"
 	"github.com/assetsup/webhooks/workflows"
 )
@@ -35,7 +36,9 @@ func Build(c client.Client, cfg config.Config, d Deps) (worker.Worker, error) {
 	actsCfg := ActivitiesConfig(cfg, d.Version)
 	if d.Registry != nil {
 		actsCfg.Metrics = activities.NewMetrics(d.Registry)
+		actsCfg.OpsMetrics = activities.NewOpsMetrics(d.Registry)
 	}
+	actsCfg.Operational.Start = OperationalStarter(c, cfg.TemporalTaskQueue)
 	acts := activities.NewDelivery(d.DB, activities.NewHTTPClient(cfg.HTTPTimeout, cfg.MaxConnsPerHost, policy), d.Box, actsCfg)
 	return New(c, OptionsFrom(cfg), workflows.New(WorkflowConfig(cfg)), acts), nil
 }
@@ -58,6 +61,23 @@ func ActivitiesConfig(cfg config.Config, version string) activities.Config {
 		DefaultRateLimit:      cfg.DefaultRateLimit,
 		DefaultRateBurst:      cfg.DefaultRateBurst,
 		RateLimitHold:         cfg.RateLimitHold,
+		Operational:           operationalConfig(cfg),
+	}
+}
+
+// operationalConfig is where the worker sends operational events: nowhere unless
+// OPERATIONAL_WEBHOOK_URL is set.
+func operationalConfig(cfg config.Config) activities.OperationalConfig {
+	if cfg.OperationalWebhookURL == "" {
+		return activities.OperationalConfig{}
+	}
+	return activities.OperationalConfig{
+		URL:    cfg.OperationalWebhookURL,
+		Secret: cfg.OperationalWebhookSecret,
+		// The backend's URL is the operator's own, often in-cluster: not held to the
+		// guard on receivers' URLs.
+		Client:             activities.NewHTTPClient(cfg.HTTPTimeout, cfg.MaxConnsPerHost, netguard.NewPolicy(true, nil)),
+		AlertAfterFailures: cfg.AlertAfterFailures,
 	}
 }
 
@@ -78,5 +98,6 @@ func WorkflowConfig(cfg config.Config) workflows.Config {
 		ChildrenPerRun:         cfg.DispatchChildrenPerRun,
 		InlineSingleDelivery:   cfg.DispatchInlineSingle,
 		FirstAttemptLocal:      cfg.FirstAttemptLocal,
+		RecoverRate:            cfg.RecoverRate,
 	}
 }

@@ -92,6 +92,9 @@ func Register(r worker.Registry, wf *workflows.Workflows, acts *activities.Deliv
 	r.RegisterWorkflowWithOptions(wf.DispatchEvent, workflow.RegisterOptions{Name: workflows.DispatchEventName})
 	r.RegisterWorkflowWithOptions(wf.DeliverWebhook, workflow.RegisterOptions{Name: workflows.DeliverWebhookName})
 	r.RegisterWorkflowWithOptions(wf.PruneDeliveries, workflow.RegisterOptions{Name: workflows.PruneDeliveriesName})
+	r.RegisterWorkflowWithOptions(wf.RecoverDeliveries, workflow.RegisterOptions{Name: workflows.RecoverDeliveriesName})
+	r.RegisterWorkflowWithOptions(wf.SendOperationalEvent, workflow.RegisterOptions{Name: workflows.SendOperationalEventName})
+	r.RegisterWorkflowWithOptions(wf.NotifyRotationEnded, workflow.RegisterOptions{Name: workflows.NotifyRotationEndedName})
 	r.RegisterActivity(acts)
 }
 

@@ -24,7 +24,8 @@ AND tablename NOT LIKE 'bun_%' ORDER BY tablename`).Scan(context.Background(), &
 }
 
 // schema is every table the migrations create (bun's own bookkeeping aside).
-var schema = []string{"throttle_leases", "throttle_rates", "webhook_deliveries", "webhook_delivery_attempts", "webhooks"}
+var schema = []string{"operational_events", "throttle_leases", "throttle_rates", "webhook_deliveries", "webhook_delivery_attempts",
+	"webhook_delivery_stats", "webhook_failure_streaks", "webhook_recoveries", "webhooks"}
 
 // testinfra.DB has already applied everything once: up again is a no-op, down removes
 // the schema, and up restores it.

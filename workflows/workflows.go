@@ -67,6 +67,8 @@ type Config struct {
 	InlineSingleDelivery bool `json:"inlineSingleDelivery"`
 	// FirstAttemptLocal runs a delivery's first attempt as a local activity.
 	FirstAttemptLocal bool `json:"firstAttemptLocal"`
+	// RecoverRate is how many redeliveries per second a recovery makes at most (0: no bound).
+	RecoverRate float64 `json:"recoverRate,omitempty"`
 }
 
 // Workflows carries the configuration the workflow functions read. Register its

@@ -200,6 +200,7 @@ func runAPI(ctx context.Context) error {
 			PortalPublicURL:      cfg.PortalPublicURL,
 			PortalTemporalUIURL:  cfg.PortalTemporalUIURL,
 			TemporalNamespace:    cfg.TemporalNamespace,
+			RecoverMaxWindow:     cfg.RecoverWindow(),
 		},
 	})
 	srv := &http.Server{

@@ -4,7 +4,7 @@ import {
   h, api, time, duration, outcomeBadge, notify, flash, showError, heading, workflowLink, ApiError, copyButton,
 } from "./lib.js";
 
-const statuses = ["pending", "succeeded", "failed", "skipped", "filtered"];
+const statuses = ["pending", "succeeded", "failed", "skipped", "filtered", "missed"];
 const pageSize = 20;
 const pollEvery = 2000;
 

@@ -136,7 +136,7 @@ export function badge(label, cls) {
   return h("span", { class: "badge " + cls }, label);
 }
 
-const outcomeClass = { succeeded: "ok", failed: "bad", pending: "paused", skipped: "muted", filtered: "muted" };
+const outcomeClass = { succeeded: "ok", failed: "bad", pending: "paused", skipped: "muted", filtered: "muted", missed: "muted" };
 export function outcomeBadge(status) {
   return badge(status, outcomeClass[status] || "muted");
 }
