@@ -155,7 +155,11 @@ func assertNoHistoryHolds(t *testing.T, what string, values []string) {
 	checked := 0
 	var next []byte
 	for {
-		page, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{NextPageToken: next})
+		// Every workflow of the package, other tests' included: on PostgreSQL visibility
+		// (the server target) a page of them takes longer than the client's default.
+		lctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		page, err := c.ListWorkflow(lctx, &workflowservice.ListWorkflowExecutionsRequest{NextPageToken: next, PageSize: 1000})
+		cancel()
 		require.NoError(t, err)
 		for _, ex := range page.Executions {
 			it := c.GetWorkflowHistory(ctx, ex.Execution.WorkflowId, ex.Execution.RunId, false, 0)

@@ -945,7 +945,9 @@ func (oc *outageCase) workflows(query string) []*workflowExecution {
 	var out []*workflowExecution
 	var token []byte
 	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		// Generous: on PostgreSQL visibility (the server target) a page of 1,000 runs,
+		// listed while the other cases write theirs, is slow.
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		resp, err := oc.c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: q, PageSize: 1000, NextPageToken: token})
 		cancel()
 		require.NoError(oc.t, err)

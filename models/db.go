@@ -65,3 +65,18 @@ var errSocketUnchecked = errors.New("socket cannot be inspected")
 
 // errUnexpectedData is data on a connection nobody asked anything of.
 var errUnexpectedData = errors.New("unexpected data on an idle connection")
+
+// scanOne runs q for one row into its model (or dest): ErrNotFound when there is none,
+// any other error wrapped with what was being done.
+func scanOne(ctx context.Context, q interface {
+	Scan(ctx context.Context, dest ...any) error
+}, what string, dest ...any) error {
+	err := q.Scan(ctx, dest...)
+	if errors.Is(err, sql.ErrNoRows) {
+		return ErrNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return nil
+}

@@ -151,17 +151,29 @@ RETURNING d.attempts`,
 }
 
 // Filtered is one delivery that a webhook's filter turned down, with why.
-type Filtered struct {
+type Filtered = Closed
+
+// Closed is one delivery closed without an attempt, with why.
+type Closed struct {
 	DeliveryID string
 	WebhookID  string
 	Reason     string
 }
 
 // RecordFiltered logs deliveries of one event that were turned down by their webhooks'
-// filters, in one statement: closed as filtered, no attempt, the body they would have
-// carried (so a redelivery can still send it). Rows that exist already are left alone,
-// which makes it safe to repeat, and webhooks deleted meanwhile are skipped.
+// filters (recordClosed).
 func RecordFiltered(ctx context.Context, db bun.IDB, d Delivery, rows []Filtered) error {
+	if err := recordClosed(ctx, db, d, delivery.OutcomeFiltered, rows); err != nil {
+		return fmt.Errorf("record filtered deliveries: %w", err)
+	}
+	return nil
+}
+
+// recordClosed logs deliveries of one event closed as outcome without an attempt, in
+// one statement: nothing counted, the body they would have carried (so a redelivery or
+// a recovery can still send it). Rows that exist already are left alone, which makes it
+// safe to repeat, and webhooks deleted meanwhile are skipped.
+func recordClosed(ctx context.Context, db bun.IDB, d Delivery, outcome delivery.Outcome, rows []Closed) error {
 	if len(rows) == 0 {
 		return nil
 	}
@@ -176,13 +188,10 @@ SELECT v.id, w.id, ?, ?, ?, ?, 0, v.reason, ?, ?, ?, current_timestamp
 FROM unnest(?::uuid[], ?::uuid[], ?::text[]) AS v (id, webhook_id, reason)
 JOIN webhooks AS w ON w.id = v.webhook_id
 ON CONFLICT (id) DO NOTHING`,
-		d.EventID, d.Event, d.Kind, delivery.OutcomeFiltered, d.RequestBody, d.WorkflowID, d.RunID,
+		d.EventID, d.Event, d.Kind, outcome, d.RequestBody, d.WorkflowID, d.RunID,
 		pgdialect.Array(ids), pgdialect.Array(hooks), pgdialect.Array(reasons),
 	).Exec(ctx)
-	if err != nil {
-		return fmt.Errorf("record filtered deliveries: %w", err)
-	}
-	return nil
+	return err
 }
 
 // Attempt is what one HTTP attempt of a delivery left behind.
@@ -458,12 +467,8 @@ func ListDeliveries(ctx context.Context, db bun.IDB, webhookID string, status de
 // GetDelivery returns one delivery of a webhook, with its request body.
 func GetDelivery(ctx context.Context, db bun.IDB, webhookID, id string) (*Delivery, error) {
 	d := new(Delivery)
-	err := db.NewSelect().Model(d).Where("id = ? AND webhook_id = ?", id, webhookID).Scan(ctx)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, ErrNotFound
-	}
-	if err != nil {
-		return nil, fmt.Errorf("get delivery: %w", err)
+	if err := scanOne(ctx, db.NewSelect().Model(d).Where("id = ? AND webhook_id = ?", id, webhookID), "get delivery"); err != nil {
+		return nil, err
 	}
 	return d, nil
 }

@@ -108,12 +108,8 @@ func CreateRecovery(ctx context.Context, db bun.IDB, r *Recovery) (*Recovery, bo
 // RunningRecovery returns the webhook's running recovery, ErrNotFound when none runs.
 func RunningRecovery(ctx context.Context, db bun.IDB, webhookID string) (*Recovery, error) {
 	r := new(Recovery)
-	err := db.NewSelect().Model(r).Where("webhook_id = ? AND state = ?", webhookID, RecoveryRunning).Scan(ctx)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, ErrNotFound
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read running recovery: %w", err)
+	if err := scanOne(ctx, db.NewSelect().Model(r).Where("webhook_id = ? AND state = ?", webhookID, RecoveryRunning), "read running recovery"); err != nil {
+		return nil, err
 	}
 	return r, nil
 }
@@ -121,12 +117,8 @@ func RunningRecovery(ctx context.Context, db bun.IDB, webhookID string) (*Recove
 // GetRecovery returns one of a webhook's recoveries; another webhook's is ErrNotFound.
 func GetRecovery(ctx context.Context, db bun.IDB, webhookID, id string) (*Recovery, error) {
 	r := new(Recovery)
-	err := db.NewSelect().Model(r).Where("id = ? AND webhook_id = ?", id, webhookID).Scan(ctx)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, ErrNotFound
-	}
-	if err != nil {
-		return nil, fmt.Errorf("get recovery: %w", err)
+	if err := scanOne(ctx, db.NewSelect().Model(r).Where("id = ? AND webhook_id = ?", id, webhookID), "get recovery"); err != nil {
+		return nil, err
 	}
 	return r, nil
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"github.com/uptrace/bun"
-	"github.com/uptrace/bun/dialect/pgdialect"
 
 	"github.com/assetsup/webhooks/delivery"
 )
@@ -64,35 +63,13 @@ func afterOrMin(afterID string) string {
 }
 
 // Missed is one delivery that an inactive webhook missed, with why it was off.
-type Missed struct {
-	DeliveryID string
-	WebhookID  string
-	Reason     string
-}
+type Missed = Closed
 
-// RecordMissed logs deliveries of one event that inactive webhooks missed, in one
-// statement, as RecordFiltered logs filtered ones: closed as missed, no attempt, nothing
-// counted, the body they would have carried (which a recovery sends). Rows that exist
-// already are left alone, so repeating it is safe; webhooks deleted meanwhile are skipped.
+// RecordMissed logs deliveries of one event that inactive webhooks missed, as
+// RecordFiltered logs filtered ones (recordClosed): closed as missed, no attempt, nothing
+// counted, the body they would have carried, which a recovery sends.
 func RecordMissed(ctx context.Context, db bun.IDB, d Delivery, rows []Missed) error {
-	if len(rows) == 0 {
-		return nil
-	}
-	ids, hooks, reasons := make([]string, len(rows)), make([]string, len(rows)), make([]string, len(rows))
-	for i, r := range rows {
-		ids[i], hooks[i], reasons[i] = r.DeliveryID, r.WebhookID, r.Reason
-	}
-	_, err := db.NewRaw(`
-INSERT INTO webhook_deliveries
-    (id, webhook_id, event_id, event, kind, status, attempts, last_error, request_body, workflow_id, run_id, completed_at)
-SELECT v.id, w.id, ?, ?, ?, ?, 0, v.reason, ?, ?, ?, current_timestamp
-FROM unnest(?::uuid[], ?::uuid[], ?::text[]) AS v (id, webhook_id, reason)
-JOIN webhooks AS w ON w.id = v.webhook_id
-ON CONFLICT (id) DO NOTHING`,
-		d.EventID, d.Event, d.Kind, delivery.OutcomeMissed, d.RequestBody, d.WorkflowID, d.RunID,
-		pgdialect.Array(ids), pgdialect.Array(hooks), pgdialect.Array(reasons),
-	).Exec(ctx)
-	if err != nil {
+	if err := recordClosed(ctx, db, d, delivery.OutcomeMissed, rows); err != nil {
 		return fmt.Errorf("record missed deliveries: %w", err)
 	}
 	return nil

@@ -92,9 +92,11 @@ func newRealServer(ctx context.Context, stateDir string) (*realServer, error) {
 		DynamicConfig: filepath.Join(root, "deploy", "temporal", "dynamicconfig.yaml"),
 		AdminURL:      AdminURL(), Database: "temporal_test_" + suffix, VisibilityDatabase: "temporal_vis_test_" + suffix,
 		FrontendAddr: addr, StateDir: stateDir, LogLevel: "error", Out: s.logs,
-		// Small pools: several test servers share the machine's PostgreSQL and its
-		// default 100 connections (each server runs four services, each with pools).
-		MaxConns: 4, VisibilityMaxConns: 2,
+		// Modest pools: test servers share the machine's PostgreSQL and its default 100
+		// connections (each server runs four services, each with pools; a package runs
+		// at most two servers at once). Visibility needs a few: a list behind a queue of
+		// visibility writes on one connection waits past its deadline.
+		MaxConns: 6, VisibilityMaxConns: 4,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("the real Temporal server (TEST_TEMPORAL_TARGET=server) on PostgreSQL at %s: %w", AdminURL(), err)
