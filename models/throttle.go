@@ -31,6 +31,8 @@ type RateReservation struct {
 	// Otherwise it holds a place in the queue whose turn comes in Wait.
 	Reserved bool
 	Wait     time.Duration
+	// At is the slot or turn on the database's clock, which every replica shares.
+	At time.Time
 }
 
 // ReserveRate takes the next send slot of webhookID under plan, in one statement that
@@ -83,8 +85,8 @@ ON CONFLICT (webhook_id) DO UPDATE SET
              <= EXCLUDED.last_slot + (?horizon - ?lead) * interval '1 microsecond'
         THEN r.queue_at
         ELSE GREATEST(r.queue_at, r.tat - ?tolerance * interval '1 microsecond') + ?interval * interval '1 microsecond' END
-RETURNING r.last_reserved, floor(EXTRACT(EPOCH FROM r.last_slot - clock_timestamp()) * 1000000)::bigint`, &args,
-	).Scan(ctx, &res.Reserved, &waitMicros)
+RETURNING r.last_reserved, r.last_slot, floor(EXTRACT(EPOCH FROM r.last_slot - clock_timestamp()) * 1000000)::bigint`, &args,
+	).Scan(ctx, &res.Reserved, &res.At, &waitMicros)
 	if errors.Is(err, sql.ErrNoRows) {
 		return RateReservation{Reserved: true}, nil
 	}
