@@ -945,11 +945,21 @@ func (oc *outageCase) workflows(query string) []*workflowExecution {
 	var out []*workflowExecution
 	var token []byte
 	for {
-		// Generous: on PostgreSQL visibility (the server target) a page of 1,000 runs,
-		// listed while the other cases write theirs, is slow.
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		resp, err := oc.c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: q, PageSize: 1000, NextPageToken: token})
-		cancel()
+		// On PostgreSQL visibility (the server target) a page listed while the other
+		// cases write theirs can run past the server's deadline: smaller pages, and a few
+		// tries, each of which reads the same page again.
+		var resp *workflowservice.ListWorkflowExecutionsResponse
+		var err error
+		for try := 0; try < 5; try++ {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			resp, err = oc.c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: q, PageSize: 200, NextPageToken: token})
+			cancel()
+			if err == nil {
+				break
+			}
+			oc.logf("listing workflows: %v (try %d)", err, try+1)
+			time.Sleep(time.Second)
+		}
 		require.NoError(oc.t, err)
 		for _, e := range resp.GetExecutions() {
 			out = append(out, &workflowExecution{id: e.GetExecution().GetWorkflowId(), runID: e.GetExecution().GetRunId(),
