@@ -5,11 +5,7 @@ package e2e_test
 import (
 	"context"
 	"encoding/base64"
-	"errors"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -30,13 +26,7 @@ import (
 // the TypeScript codec sealed is opened and delivered by the Go worker, and an event the
 // Go service sealed opens with the TypeScript codec; neither leaves plaintext in history.
 func TestTypeScriptCodecContract(t *testing.T) {
-	pkg, err := filepath.Abs(filepath.Join("..", "clients", "typescript"))
-	require.NoError(t, err)
 	testinfra.NeedsFullSuite(t, "npm")
-	npm, err := exec.LookPath("npm")
-	if err != nil {
-		t.Fatalf("npm is required for the TypeScript codec contract (Node 20+ with npm): %v", err)
-	}
 
 	key := payloadKey(t, "cross-1")
 	s := newEncryptedStack(t, withPayloadKeys(testfixture.WorkerConfig(), key))
@@ -46,7 +36,7 @@ func TestTypeScriptCodecContract(t *testing.T) {
 	private := "private-" + testinfra.RandomHex(8)
 
 	goEventID := "evt_go_" + testinfra.RandomHex(8)
-	_, err = dispatch.NewNotificationDispatchService(dispatch.NewWebhookDispatchService(s.temporal, s.taskQueue)).
+	_, err := dispatch.NewNotificationDispatchService(dispatch.NewWebhookDispatchService(s.temporal, s.taskQueue)).
 		Dispatch(context.Background(), dispatch.Notification{
 			ID: goEventID, UserID: user, Event: events.AssetTransferred,
 			Title: private + "-go-title", Message: private + "-go-message",
@@ -56,9 +46,7 @@ func TestTypeScriptCodecContract(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	if _, err := os.Stat(filepath.Join(pkg, "node_modules")); errors.Is(err, os.ErrNotExist) {
-		runNPM(ctx, t, npm, pkg, nil, "ci")
-	}
+	npm, pkg := typescriptClient(ctx, t)
 	runNPM(ctx, t, npm, pkg, nil, "run", "build")
 	tsEventID := "evt_ts_" + testinfra.RandomHex(8)
 	out := runNPM(ctx, t, npm, pkg, []string{

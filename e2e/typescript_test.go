@@ -30,13 +30,7 @@ import (
 // @temporalio/client, verifies what its receiver gets and dispatches the event twice; the
 // Go side then checks the delivery log saw exactly one successful delivery.
 func TestTypeScriptContract(t *testing.T) {
-	pkg, err := filepath.Abs(filepath.Join("..", "clients", "typescript"))
-	require.NoError(t, err)
 	testinfra.NeedsFullSuite(t, "npm")
-	npm, err := exec.LookPath("npm")
-	if err != nil {
-		t.Fatalf("npm is required for the TypeScript contract test (Node 20+ with npm): %v", err)
-	}
 
 	s := newStack(t, testfixture.WorkerSettings{})
 	srv := httptest.NewServer(s.router)
@@ -47,9 +41,7 @@ func TestTypeScriptContract(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	if _, err := os.Stat(filepath.Join(pkg, "node_modules")); errors.Is(err, os.ErrNotExist) {
-		runNPM(ctx, t, npm, pkg, nil, "ci")
-	}
+	npm, pkg := typescriptClient(ctx, t)
 	out := runNPM(ctx, t, npm, pkg, []string{
 		"ASSETSUP_API_URL=" + srv.URL,
 		"ASSETSUP_TOKEN=" + token,
@@ -119,4 +111,20 @@ func runNPM(ctx context.Context, t *testing.T, npm, dir string, env []string, ar
 		t.Log(out.String())
 	}
 	return out.String()
+}
+
+// typescriptClient finds npm and the TypeScript client (clients/typescript), installing
+// its packages from the lockfile when they are missing; without npm the test fails.
+func typescriptClient(ctx context.Context, t *testing.T) (npm, pkg string) {
+	t.Helper()
+	pkg, err := filepath.Abs(filepath.Join("..", "clients", "typescript"))
+	require.NoError(t, err)
+	npm, err = exec.LookPath("npm")
+	if err != nil {
+		t.Fatalf("npm is required for the TypeScript client's tests (Node 20+ with npm): %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(pkg, "node_modules")); errors.Is(err, os.ErrNotExist) {
+		runNPM(ctx, t, npm, pkg, nil, "ci")
+	}
+	return npm, pkg
 }
